@@ -62,14 +62,33 @@ var allowed = map[string][]string{
 	"protocol":  {},
 	"crypto":    {},
 	"peer":      {"crypto"},
-	"peerstore": {"crypto", "peer", "protocol"},
-	"network":   {"crypto", "peer", "protocol", "peerstore"},
-	"sec":       {"crypto", "peer", "protocol", "peerstore", "network"},
-	"sec/noise": {"crypto", "peer", "protocol", "peerstore", "network", "sec"},
-	"sec/tls":   {"crypto", "peer", "protocol", "peerstore", "network", "sec"},
-	"mux/yamux": {"crypto", "peer", "protocol", "peerstore", "network"},
+	"peerstore": vocabulary,
+	"network":   with(vocabulary, "peerstore"),
 
-	"multistream": {"protocol"},
+	"multistream":     {"protocol"},
+	"sec":             mechanism,
+	"sec/noise":       with(mechanism, "sec"),
+	"sec/tls":         with(mechanism, "sec"),
+	"mux/yamux":       mechanism,
+	"transport":       mechanism,
+	"upgrader":        with(mechanism, "transport", "multistream", "sec"),
+	"rcmgr":           mechanism,
+	"rcmgr/rcmgrprom": with(mechanism, "rcmgr"),
+
+	"transport/tcp":  with(mechanism, "transport", "upgrader", "multistream", "sec"),
+	"swarm":          with(mechanism, "transport"),
+	"proto/ping":     with(mechanism, "multistream"),
+	"proto/identify": with(mechanism, "multistream"),
+	"proto/perf":     with(mechanism, "multistream"),
+}
+
+var (
+	vocabulary = []string{"crypto", "peer", "protocol"}
+	mechanism  = with(vocabulary, "peerstore", "network")
+)
+
+func with(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
 }
 
 func TestLayering(t *testing.T) {

@@ -1,0 +1,352 @@
+package yamux
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+const (
+	// maxFramePayload is the largest Data frame this side sends.
+	maxFramePayload = 64 << 10
+	// maxWriteBatch is the most a Write queues before waiting for the
+	// queue to be written: several frames handed to the connection at once.
+	maxWriteBatch = 256 << 10
+	// maxQueuedReplies bounds the answers (pings' answers, refusals of
+	// streams) the read loop queues between two writes; more are dropped,
+	// so a remote that sends without reading cannot grow the queue.
+	maxQueuedReplies = 1024
+	// maxPooledSendBuf is the largest send buffer kept for reuse.
+	maxPooledSendBuf = 2 << 20
+)
+
+var sendBufPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 16<<10)
+	return &b
+}}
+
+func getSendBuf() *[]byte { return sendBufPool.Get().(*[]byte) }
+
+func putSendBuf(b *[]byte) {
+	if b == nil || cap(*b) > maxPooledSendBuf {
+		return
+	}
+	*b = (*b)[:0]
+	sendBufPool.Put(b)
+}
+
+// bufLocked returns the queue, taking a buffer from the pool if there is
+// none. The caller holds sendMu.
+func (c *Conn) bufLocked() *[]byte {
+	if c.sendBuf == nil {
+		c.sendBuf = getSendBuf()
+	}
+	return c.sendBuf
+}
+
+// sendClosedErrLocked is what queueing fails with once the connection is
+// closing. The caller holds sendMu.
+func (c *Conn) sendClosedErrLocked() error {
+	if c.sendErr != nil {
+		return c.sendErr
+	}
+	return ErrConnClosed
+}
+
+// queueFrame queues a frame without payload and makes sure it will be
+// written without waiting for it: if no goroutine holds the writer role, a
+// flusher goroutine takes it.
+func (c *Conn) queueFrame(typ frameType, flags uint16, id, length uint32) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendClosed {
+		return c.sendClosedErrLocked()
+	}
+	buf := c.bufLocked()
+	*buf = appendHeader(*buf, typ, flags, id, length)
+	c.queued += headerSize
+	c.ensureWriterLocked()
+	return nil
+}
+
+// queueFinalFrame queues a frame without payload that its caller will
+// flush with flushQueued once it has released its stream's lock: a FIN or
+// RST, after which the stream sends nothing more to coalesce with, so
+// writing it at once saves starting a flusher.
+func (c *Conn) queueFinalFrame(typ frameType, flags uint16, id, length uint32) (uint64, error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendClosed {
+		return 0, c.sendClosedErrLocked()
+	}
+	buf := c.bufLocked()
+	*buf = appendHeader(*buf, typ, flags, id, length)
+	c.queued += headerSize
+	return c.queued, nil
+}
+
+// flushQueued writes the queue up to end unless it is written already or
+// another goroutine holds the writer role (it writes the queue until it is
+// empty, so it writes those frames too).
+func (c *Conn) flushQueued(end uint64) {
+	c.sendMu.Lock()
+	if c.flushed >= end || c.writing || c.sendErr != nil {
+		c.sendMu.Unlock()
+		return
+	}
+	c.writing = true
+	err := c.flushLocked(end)
+	c.sendMu.Unlock()
+	if err != nil {
+		c.closeWithError(err)
+	}
+}
+
+// queueReply is queueFrame for the read loop's answers, which are dropped
+// once maxQueuedReplies wait to be written.
+func (c *Conn) queueReply(typ frameType, flags uint16, id, length uint32) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendClosed || c.repliesQueued >= maxQueuedReplies {
+		return
+	}
+	c.repliesQueued++
+	buf := c.bufLocked()
+	*buf = appendHeader(*buf, typ, flags, id, length)
+	c.queued += headerSize
+	c.ensureWriterLocked()
+}
+
+// ensureWriterLocked starts a flusher goroutine unless a goroutine holds the
+// writer role. The caller holds sendMu and has checked sendClosed, so the
+// read loop is still running and wg cannot be at zero.
+func (c *Conn) ensureWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.wg.Add(1)
+	go c.flusherFn() // a stored method value: starting it allocates nothing
+}
+
+// startWriter starts a flusher goroutine unless a goroutine holds the
+// writer role or nothing is queued.
+func (c *Conn) startWriter() {
+	c.sendMu.Lock()
+	if !c.sendClosed && c.sendBuf != nil && len(*c.sendBuf) > 0 {
+		c.ensureWriterLocked()
+	}
+	c.sendMu.Unlock()
+}
+
+// queueData queues Data frames for stream id carrying p, the first frame
+// with flags. The caller then waits with waitFlushed for the returned end
+// offset.
+func (c *Conn) queueData(id uint32, flags uint16, p []byte) (uint64, error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendClosed {
+		return 0, c.sendClosedErrLocked()
+	}
+	buf := c.bufLocked()
+	b := *buf
+	for len(p) > 0 {
+		n := min(len(p), maxFramePayload)
+		b = appendHeader(b, typeData, flags, id, uint32(n))
+		b = append(b, p[:n]...)
+		flags = 0
+		p = p[n:]
+		c.queued += uint64(headerSize + n)
+	}
+	*buf = b
+	return c.queued, nil
+}
+
+// waitFlushed waits until the queue has been written up to end, taking the
+// writer role when nobody holds it. notify is the caller's cap-1 channel.
+// It returns os.ErrDeadlineExceeded when deadline fires first (the queued
+// frames are still written), or why writing stopped.
+func (c *Conn) waitFlushed(end uint64, notify chan struct{}, deadline <-chan struct{}) error {
+	c.sendMu.Lock()
+	for {
+		if c.flushed >= end {
+			c.sendMu.Unlock()
+			return nil
+		}
+		if c.sendErr != nil {
+			err := c.sendErr
+			c.sendMu.Unlock()
+			return err
+		}
+		if !c.writing {
+			c.writing = true
+			if err := c.flushLocked(end); err != nil {
+				c.sendMu.Unlock()
+				c.closeWithError(err)
+				return err
+			}
+			continue
+		}
+		c.waiters = append(c.waiters, flushWaiter{end, notify})
+		c.sendMu.Unlock()
+		select {
+		case <-notify:
+		case <-deadline:
+			return os.ErrDeadlineExceeded
+		}
+		c.sendMu.Lock()
+	}
+}
+
+// flusher is the goroutine that writes the queue when the read loop or a
+// goroutine that must not wait queued frames and nobody was writing.
+func (c *Conn) flusher() {
+	defer c.wg.Done()
+	c.sendMu.Lock()
+	err := c.flushLocked(0)
+	c.sendMu.Unlock()
+	if err != nil {
+		c.closeWithError(err)
+	}
+}
+
+// flushLocked writes the queue while the caller holds the writer role
+// (c.writing, set by the caller). It returns when the queue is empty or
+// writing failed, or, when until is not 0, as soon as the queue is written
+// up to until: the role then passes to a flusher goroutine, so a Write does
+// not keep writing other streams' frames. It returns with the
+// role given up or passed on. The caller holds sendMu; it is released while
+// writing.
+func (c *Conn) flushLocked(until uint64) error {
+	var err error
+	for c.sendErr == nil && c.sendBuf != nil && len(*c.sendBuf) > 0 {
+		if until != 0 && c.flushed >= until && !c.sendClosed {
+			c.wg.Add(1)      // writing stays true: the flusher has the role
+			go c.flusherFn() // a stored method value: starting it allocates nothing
+			return nil
+		}
+		buf := c.sendBuf
+		c.sendBuf, c.spareBuf = c.spareBuf, nil
+		end := c.queued
+		c.repliesQueued = 0
+		c.extendDeadlineLocked()
+		fixed := c.fixDeadline
+		c.sendMu.Unlock()
+
+		_, werr := c.nc.Write(*buf)
+
+		c.sendMu.Lock()
+		if c.spareBuf == nil && cap(*buf) <= maxPooledSendBuf {
+			*buf = (*buf)[:0]
+			c.spareBuf = buf
+		} else {
+			putSendBuf(buf)
+		}
+		c.flushed = end
+		c.notifyFlushedLocked()
+		if werr != nil && c.sendErr == nil {
+			err = writeError(werr, fixed)
+			c.sendErr = err
+		}
+	}
+	c.writing = false
+	if c.sendErr != nil {
+		c.notifyWaitersLocked()
+	}
+	if c.sendBuf == nil || len(*c.sendBuf) == 0 {
+		// Idle: an idle connection holds no send buffer.
+		putSendBuf(c.sendBuf)
+		putSendBuf(c.spareBuf)
+		c.sendBuf, c.spareBuf = nil, nil
+	}
+	return err
+}
+
+// writeError is the connection's error when a Write on it failed with err.
+func writeError(err error, closing bool) error {
+	var ne net.Error
+	if !closing && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+		return ErrWriteTimeout
+	}
+	return fmt.Errorf("yamux: write: %w", err)
+}
+
+// extendDeadlineLocked keeps a write deadline of about WriteTimeout ahead on
+// the connection, resetting it only when less than half of it is left. The
+// caller holds sendMu and the writer role.
+func (c *Conn) extendDeadlineLocked() {
+	if c.fixDeadline || c.cfg.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Add(c.cfg.writeTimeout / 2).After(c.lastDeadline) {
+		c.lastDeadline = now.Add(c.cfg.writeTimeout)
+		_ = c.nc.SetWriteDeadline(c.lastDeadline) // without deadlines, no timeout
+	}
+}
+
+// flushWaiter is a goroutine waiting for the queue to be written up to end.
+type flushWaiter struct {
+	end    uint64
+	notify chan struct{}
+}
+
+// notifyFlushedLocked wakes the goroutines whose frames are written. The
+// caller holds sendMu.
+func (c *Conn) notifyFlushedLocked() {
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.end <= c.flushed {
+			asyncNotify(w.notify)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(c.waiters[len(kept):])
+	c.waiters = kept
+}
+
+// notifyWaitersLocked wakes every goroutine waiting for a write. The caller
+// holds sendMu.
+func (c *Conn) notifyWaitersLocked() {
+	for _, w := range c.waiters {
+		asyncNotify(w.notify)
+	}
+	clear(c.waiters)
+	c.waiters = c.waiters[:0]
+}
+
+// sendGoAway queues a GoAway with code as the connection's last frame and
+// waits, at most goAwayTimeout, for it to be written. Nothing can be queued
+// afterwards.
+func (c *Conn) sendGoAway(code uint32) {
+	c.sendMu.Lock()
+	if c.sendClosed || c.sendErr != nil {
+		c.sendClosed = true
+		c.sendMu.Unlock()
+		return
+	}
+	c.sendClosed = true
+	buf := c.bufLocked()
+	*buf = appendHeader(*buf, typeGoAway, 0, 0, code)
+	c.queued += headerSize
+	end := c.queued
+	// The deadline bounds the wait, also for a writer already blocked.
+	c.fixDeadline = true
+	err := c.nc.SetWriteDeadline(time.Now().Add(goAwayTimeout))
+	c.sendMu.Unlock()
+	if err != nil {
+		return // no way to bound the wait
+	}
+	_ = c.waitFlushed(end, make(chan struct{}, 1), nil)
+}
+
+// stopSending makes queueing fail from now on.
+func (c *Conn) stopSending() {
+	c.sendMu.Lock()
+	c.sendClosed = true
+	c.sendMu.Unlock()
+}

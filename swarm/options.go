@@ -1,0 +1,144 @@
+package swarm
+
+import (
+	"errors"
+	"time"
+
+	"github.com/p2pnet/p2pnet/network"
+)
+
+// The defaults of the options, go-libp2p's values.
+const (
+	// DefaultDialTimeout bounds one dial of one public address.
+	DefaultDialTimeout = 15 * time.Second
+	// DefaultDialTimeoutLocal bounds one dial of one private address
+	// (loopback, RFC 1918, link-local...), which answers quickly or not
+	// at all.
+	DefaultDialTimeoutLocal = 5 * time.Second
+	// DefaultMaxDialsPerPeer is how many addresses of one peer are dialed
+	// at the same time.
+	DefaultMaxDialsPerPeer = 8
+	// DefaultMaxFDDials is how many dials that use a file descriptor (TCP
+	// and Unix sockets) run at the same time across all peers.
+	DefaultMaxFDDials = 160
+	// DefaultBackoffBase is the backoff after an address's first failure.
+	DefaultBackoffBase = 5 * time.Second
+	// DefaultBackoffCoef scales the square of the number of earlier
+	// failures that is added to DefaultBackoffBase.
+	DefaultBackoffCoef = time.Second
+	// DefaultBackoffMax caps the backoff.
+	DefaultBackoffMax = 5 * time.Minute
+	// DefaultNewStreamTimeout bounds opening a stream when the context has
+	// no deadline.
+	DefaultNewStreamTimeout = 15 * time.Second
+)
+
+// errBadOption is wrapped by the errors of invalid option values.
+var errBadOption = errors.New("swarm: invalid option")
+
+// config holds the settings that options change.
+type config struct {
+	rcmgr            network.ResourceManager
+	ranker           network.DialRanker
+	resolver         network.MultiaddrDNSResolver
+	dialTimeout      time.Duration
+	dialTimeoutLocal time.Duration
+	maxDialsPerPeer  int
+	maxFDDials       int
+	backoffBase      time.Duration
+	backoffCoef      time.Duration
+	backoffMax       time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		rcmgr:            &network.NullResourceManager{},
+		ranker:           DefaultDialRanker,
+		dialTimeout:      DefaultDialTimeout,
+		dialTimeoutLocal: DefaultDialTimeoutLocal,
+		maxDialsPerPeer:  DefaultMaxDialsPerPeer,
+		maxFDDials:       DefaultMaxFDDials,
+		backoffBase:      DefaultBackoffBase,
+		backoffCoef:      DefaultBackoffCoef,
+		backoffMax:       DefaultBackoffMax,
+	}
+}
+
+// Option configures a Swarm.
+type Option func(*config) error
+
+// WithResourceManager makes the swarm account streams in rm. Default:
+// network.NullResourceManager, which limits nothing. The swarm does not
+// close rm.
+func WithResourceManager(rm network.ResourceManager) Option {
+	return func(c *config) error {
+		if rm == nil {
+			return errors.Join(errBadOption, errors.New("nil resource manager"))
+		}
+		c.rcmgr = rm
+		return nil
+	}
+}
+
+// WithDialRanker makes the swarm schedule dials with r. Default:
+// DefaultDialRanker. Dials made under network.WithSimultaneousConnect
+// always use NoDelayDialRanker.
+func WithDialRanker(r network.DialRanker) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.Join(errBadOption, errors.New("nil dial ranker"))
+		}
+		c.ranker = r
+		return nil
+	}
+}
+
+// WithDialTimeout sets how long one dial of one address may take: public
+// for public addresses (default 15 s), local for private ones (default
+// 5 s). The whole DialPeer call has its own limit,
+// network.GetDialPeerTimeout.
+func WithDialTimeout(public, local time.Duration) Option {
+	return func(c *config) error {
+		if public <= 0 || local <= 0 {
+			return errors.Join(errBadOption, errors.New("dial timeouts must be positive"))
+		}
+		c.dialTimeout, c.dialTimeoutLocal = public, local
+		return nil
+	}
+}
+
+// WithBackoff sets the dial backoff: after the n-th consecutive failure of
+// an address (n counted from 0) it is not dialed again for
+// min(base + coef*n², max). Defaults: 5 s, 1 s and 5 min.
+func WithBackoff(base, coef, max time.Duration) Option {
+	return func(c *config) error {
+		if base < 0 || coef < 0 || max < base {
+			return errors.Join(errBadOption, errors.New("backoff needs 0 <= base <= max and coef >= 0"))
+		}
+		c.backoffBase, c.backoffCoef, c.backoffMax = base, coef, max
+		return nil
+	}
+}
+
+// WithMaxDials sets how many addresses of one peer are dialed at once
+// (default 8) and how many dials using a file descriptor run at once in
+// all (default 160).
+func WithMaxDials(perPeer, fd int) Option {
+	return func(c *config) error {
+		if perPeer <= 0 || fd <= 0 {
+			return errors.Join(errBadOption, errors.New("dial limits must be positive"))
+		}
+		c.maxDialsPerPeer, c.maxFDDials = perPeer, fd
+		return nil
+	}
+}
+
+// WithMultiaddrResolver makes the swarm resolve /dnsaddr, /dns, /dns4 and
+// /dns6 addresses with r before dialing. Default: none, so such addresses
+// are dialed only by a transport that can dial them as they are.
+func WithMultiaddrResolver(r network.MultiaddrDNSResolver) Option {
+	return func(c *config) error {
+		c.resolver = r
+		return nil
+	}
+}

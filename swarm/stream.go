@@ -1,0 +1,108 @@
+package swarm
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/protocol"
+)
+
+// Stream is a stream of a swarm connection: a multiplexer's stream with
+// its resource scope and protocol. It implements network.Stream. Reads,
+// writes and deadlines go straight to the multiplexer's stream.
+type Stream struct {
+	ms    network.MuxedStream
+	conn  *Conn
+	scope network.StreamManagementScope
+	id    uint64
+	stat  network.Stats
+
+	protocol atomic.Pointer[protocol.ID]
+	done     sync.Once // removes the stream and ends its scope
+}
+
+var _ network.Stream = (*Stream)(nil)
+
+// ID returns the stream's identifier, unique in this swarm: the
+// connection's ID, a dash and a number.
+func (st *Stream) ID() string {
+	return st.conn.ID() + "-" + strconv.FormatUint(st.id, 10)
+}
+
+// Protocol returns the protocol recorded by SetProtocol, or "".
+func (st *Stream) Protocol() protocol.ID {
+	if p := st.protocol.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// SetProtocol moves the stream's resource scope under the protocol's and
+// records the protocol. When the protocol's limits refuse the stream it
+// fails and the stream stays as it was.
+func (st *Stream) SetProtocol(id protocol.ID) error {
+	if err := st.scope.SetProtocol(id); err != nil {
+		return err
+	}
+	st.protocol.Store(&id)
+	return nil
+}
+
+// Stat returns the stream's direction, opening time and whether its
+// connection is limited.
+func (st *Stream) Stat() network.Stats { return st.stat }
+
+// Conn returns the connection that carries the stream.
+func (st *Stream) Conn() network.Conn { return st.conn }
+
+// Scope returns the stream's resource scope.
+func (st *Stream) Scope() network.StreamScope { return st.scope }
+
+// Read reads from the stream.
+func (st *Stream) Read(b []byte) (int, error) { return st.ms.Read(b) }
+
+// Write writes to the stream.
+func (st *Stream) Write(b []byte) (int, error) { return st.ms.Write(b) }
+
+// CloseWrite half-closes the stream: the remote reads EOF.
+func (st *Stream) CloseWrite() error { return st.ms.CloseWrite() }
+
+// CloseRead stops reading from the stream.
+func (st *Stream) CloseRead() error { return st.ms.CloseRead() }
+
+// Close closes both directions, removes the stream from its connection
+// and releases its resources.
+func (st *Stream) Close() error {
+	err := st.ms.Close()
+	st.release()
+	return err
+}
+
+// Reset abandons the stream in both directions, removes it from its
+// connection and releases its resources.
+func (st *Stream) Reset() error {
+	err := st.ms.Reset()
+	st.release()
+	return err
+}
+
+// release removes the stream from its connection and ends its scope,
+// once.
+func (st *Stream) release() {
+	st.done.Do(func() {
+		st.conn.removeStream(st)
+		st.scope.Done()
+	})
+}
+
+// SetDeadline sets the read and write deadlines.
+func (st *Stream) SetDeadline(t time.Time) error { return st.ms.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline.
+func (st *Stream) SetReadDeadline(t time.Time) error { return st.ms.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (st *Stream) SetWriteDeadline(t time.Time) error { return st.ms.SetWriteDeadline(t) }

@@ -1,0 +1,353 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
+	"github.com/p2pnet/p2pnet/transport"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// DNS resolution limits, go-libp2p's values.
+const (
+	// maxResolvedAddrs bounds the addresses one dial considers after DNS
+	// resolution.
+	maxResolvedAddrs = 100
+	// maxDNSAddrRecursion bounds nested /dnsaddr lookups.
+	maxDNSAddrRecursion = 4
+)
+
+// DialPeer returns a connection to p: the best existing one (see
+// NewStream), or a new one. Concurrent calls for the same peer share one
+// dial worker, which dials p's addresses from the peerstore in the order
+// and at the pace of the dial ranker; a call that gives up does not stop
+// dials that other calls still wait for. The call as a whole is bounded by
+// network.GetDialPeerTimeout(ctx), each address by the swarm's dial
+// timeout. A failure is a *DialError.
+//
+// Under network.WithForceDirectDial only a direct (not relayed)
+// connection is returned or dialed, and addresses in backoff are dialed
+// anyway. Under network.WithSimultaneousConnect every address is dialed
+// at once. A new connection is returned after its Connected notifications
+// have returned.
+func (s *Swarm) DialPeer(ctx context.Context, p peer.ID) (network.Conn, error) {
+	c, err := s.dialPeer(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Swarm) dialPeer(ctx context.Context, p peer.ID) (*Conn, error) {
+	if p == s.local {
+		return nil, &DialError{Peer: p, Cause: ErrDialToSelf}
+	}
+	if c := s.bestAcceptableConn(ctx, p); c != nil {
+		return c, nil
+	}
+	if err := p.Validate(); err != nil {
+		return nil, &DialError{Peer: p, Cause: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, network.GetDialPeerTimeout(ctx))
+	defer cancel()
+
+	w, err := s.joinDialWorker(p)
+	if err != nil {
+		return nil, &DialError{Peer: p, Cause: err}
+	}
+	c, err := w.dial(ctx)
+	s.leaveDialWorker(w)
+	if err != nil {
+		return nil, err
+	}
+	if c.RemotePeer() != p {
+		// dialAddr checked already; a connection to the wrong peer must
+		// never be handed out.
+		c.Close()
+		return nil, &DialError{Peer: p, Cause: ErrWrongPeer}
+	}
+	if err := c.waitConnected(ctx); err != nil {
+		return nil, &DialError{Peer: p, Cause: err}
+	}
+	return c, nil
+}
+
+// joinDialWorker returns the dial worker of p, starting one if needed,
+// and counts the caller as one of its waiters.
+func (s *Swarm) joinDialWorker(p peer.ID) (*dialWorker, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSwarmClosed
+	}
+	w := s.dials[p]
+	if w == nil {
+		w = newDialWorker(s, p)
+		s.dials[p] = w
+		s.wg.Add(1)
+		go w.loop()
+	}
+	w.waiters++
+	return w, nil
+}
+
+// leaveDialWorker uncounts a waiter of w, and stops w when none is left.
+func (s *Swarm) leaveDialWorker(w *dialWorker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.waiters--
+	if w.waiters > 0 {
+		return
+	}
+	if s.dials[w.peer] == w {
+		delete(s.dials, w.peer)
+	}
+	w.cancel()
+}
+
+// NewStream opens a stream to p on the best connection: an unlimited one
+// over a limited one, a direct one over a relayed one, then the one with
+// more streams, then the newest. Without a connection it dials p, unless
+// ctx carries network.WithNoDial, in which case it fails with
+// network.ErrNoConn. When only limited connections exist and ctx does not
+// carry network.WithAllowLimitedConn, it waits up to the DialPeer timeout
+// for a direct connection (made by hole punching or connection reversal)
+// and fails with network.ErrLimitedConn if none comes; under WithNoDial it
+// fails at once. See Conn.NewStream for the stream's own timeout.
+func (s *Swarm) NewStream(ctx context.Context, p peer.ID) (network.Stream, error) {
+	noDial, _ := network.GetNoDial(ctx)
+	allowLimited, _ := network.GetAllowLimitedConn(ctx)
+	for attempt := 0; ; attempt++ {
+		c := s.bestConn(p)
+		if c == nil {
+			if noDial {
+				return nil, fmt.Errorf("swarm: stream to %s: %w", p, network.ErrNoConn)
+			}
+			var err error
+			if c, err = s.dialPeer(ctx, p); err != nil {
+				return nil, err
+			}
+		}
+		if c.stat.Limited && !allowLimited {
+			if noDial {
+				return nil, fmt.Errorf("swarm: stream to %s: %w", p, network.ErrLimitedConn)
+			}
+			var err error
+			if c, err = s.waitForDirectConn(ctx, p); err != nil {
+				return nil, err
+			}
+		}
+		st, err := c.newStream(ctx)
+		if err != nil {
+			if c.IsClosed() && attempt == 0 {
+				// The connection died under us; another one, or a new
+				// dial, may do.
+				continue
+			}
+			return nil, err
+		}
+		return st, nil
+	}
+}
+
+// waitForDirectConn waits up to the DialPeer timeout for an unlimited
+// connection to p.
+func (s *Swarm) waitForDirectConn(ctx context.Context, p peer.ID) (*Conn, error) {
+	s.mu.Lock()
+	c := s.bestConnLocked(p)
+	if c == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("swarm: stream to %s: %w", p, network.ErrNoConn)
+	}
+	if !c.stat.Limited {
+		s.mu.Unlock()
+		return c, nil
+	}
+	w := s.directWaiters[p]
+	if w == nil {
+		w = &directWaiter{ch: make(chan struct{})}
+		s.directWaiters[p] = w
+	}
+	w.n++
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, network.GetDialPeerTimeout(ctx))
+	defer cancel()
+	select {
+	case <-w.ch:
+		// addConn removed w from directWaiters.
+		c := s.bestConn(p)
+		if c == nil {
+			return nil, fmt.Errorf("swarm: stream to %s: %w", p, network.ErrNoConn)
+		}
+		if c.stat.Limited {
+			return nil, fmt.Errorf("swarm: stream to %s: %w", p, network.ErrLimitedConn)
+		}
+		return c, nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		w.n--
+		if w.n == 0 && s.directWaiters[p] == w {
+			delete(s.directWaiters, p)
+		}
+		s.mu.Unlock()
+		return nil, fmt.Errorf("swarm: no direct connection to %s: %w: %w", p, network.ErrLimitedConn, ctx.Err())
+	}
+}
+
+// addrsForDial returns the addresses of p worth dialing, and a DialError
+// holding the reasons other addresses were dropped. When none is left it
+// returns nil and the DialError with its Cause set.
+func (s *Swarm) addrsForDial(ctx context.Context, p peer.ID) ([]ma.Multiaddr, *DialError) {
+	derr := &DialError{Peer: p}
+	addrs := s.peers.Addrs(p)
+	if len(addrs) == 0 {
+		derr.Cause = network.ErrNoRemoteAddrs
+		return nil, derr
+	}
+	addrs = s.resolveAddrs(ctx, p, addrs, derr)
+
+	forceDirect, _ := network.GetForceDirectDial(ctx)
+	ours := s.ownAddrs()
+	seen := make(map[string]struct{}, len(addrs))
+	good := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		a, id := peer.SplitAddr(a)
+		if id != "" && id != p {
+			derr.record(a, fmt.Errorf("%w: address of %s", ErrWrongPeer, id))
+			continue
+		}
+		if len(a) == 0 {
+			continue
+		}
+		key := string(a.Bytes())
+		if _, dup := seen[key]; dup {
+			continue
+		}
+		seen[key] = struct{}{}
+		switch {
+		case manet.IsIPUnspecified(a), manet.IsIP6LinkLocal(a):
+			// Dialing 0.0.0.0 reaches ourselves on some systems; a
+			// link-local address needs a zone we do not know.
+		case forceDirect && isRelayAddr(a):
+		case ma.Contains(ours, a):
+			derr.record(a, ErrDialToSelf)
+		case s.dialTransport(a) == nil:
+			derr.record(a, ErrNoTransport)
+		case !forceDirect && s.backoff.backedOff(p, a):
+			derr.record(a, ErrDialBackoff)
+		default:
+			good = append(good, a)
+		}
+	}
+	if len(good) == 0 {
+		derr.Cause = ErrNoGoodAddresses
+		return nil, derr
+	}
+	return good, derr
+}
+
+// resolveAddrs resolves /dnsaddr, /dns, /dns4 and /dns6 addresses with the
+// configured resolver, recording failures in derr. Without a resolver it
+// returns addrs as they are.
+func (s *Swarm) resolveAddrs(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, derr *DialError) []ma.Multiaddr {
+	r := s.cfg.resolver
+	if r == nil {
+		return addrs
+	}
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		limit := maxResolvedAddrs - len(out)
+		if limit <= 0 {
+			break
+		}
+		if len(a) == 0 {
+			continue
+		}
+		var res []ma.Multiaddr
+		var err error
+		switch a[0].Code() {
+		case ma.P_DNSADDR:
+			res, err = r.ResolveDNSAddr(ctx, p, a, maxDNSAddrRecursion, limit)
+		case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+			res, err = r.ResolveDNSComponent(ctx, a, limit)
+		default:
+			res = []ma.Multiaddr{a}
+		}
+		if err != nil {
+			derr.record(a, err)
+			continue
+		}
+		out = append(out, res[:min(len(res), limit)]...)
+	}
+	return out
+}
+
+// ownAddrs returns the addresses we listen on, unspecified ones expanded.
+func (s *Swarm) ownAddrs() []ma.Multiaddr {
+	addrs, err := s.InterfaceListenAddresses()
+	if err != nil {
+		return s.ListenAddresses()
+	}
+	return addrs
+}
+
+// CanDial reports whether the swarm would dial p at addr: addr is not
+// unspecified, link-local or one of ours, does not name another peer, and
+// a transport can dial it.
+func (s *Swarm) CanDial(p peer.ID, addr ma.Multiaddr) bool {
+	if p == s.local {
+		return false
+	}
+	a, id := peer.SplitAddr(addr)
+	if (id != "" && id != p) || len(a) == 0 {
+		return false
+	}
+	if manet.IsIPUnspecified(a) || manet.IsIP6LinkLocal(a) || ma.Contains(s.ownAddrs(), a) {
+		return false
+	}
+	return s.dialTransport(a) != nil
+}
+
+// dialAddr dials p at addr with the transport for addr, within the global
+// limit on file-descriptor dials and the per-address timeout.
+func (s *Swarm) dialAddr(ctx context.Context, p peer.ID, addr ma.Multiaddr) (transport.CapableConn, error) {
+	t := s.dialTransport(addr)
+	if t == nil {
+		return nil, ErrNoTransport
+	}
+	if usesFD(addr) {
+		select {
+		case s.fdDials <- struct{}{}:
+			defer func() { <-s.fdDials }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	timeout := s.cfg.dialTimeout
+	if manet.IsPrivateAddr(addr) {
+		timeout = min(timeout, s.cfg.dialTimeoutLocal)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tc, err := t.Dial(ctx, addr, p)
+	if err != nil {
+		return nil, err
+	}
+	if got := tc.RemotePeer(); got != p {
+		tc.Close()
+		return nil, fmt.Errorf("%w: dialed %s, reached %s", ErrWrongPeer, p, got)
+	}
+	return tc, nil
+}
+
+// usesFD reports whether dialing addr takes a file descriptor of its own:
+// TCP and Unix sockets do, QUIC shares one UDP socket, and a relay address
+// uses the relay's existing connection.
+func usesFD(addr ma.Multiaddr) bool {
+	return !isRelayAddr(addr) && (hasProtocol(addr, ma.P_TCP) || hasProtocol(addr, ma.P_UNIX))
+}

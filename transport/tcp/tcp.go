@@ -1,0 +1,220 @@
+// Package tcp is the TCP transport: it dials and listens on
+// /ip4|ip6/…/tcp/N addresses and hands the raw connections to the
+// upgrader, which secures and multiplexes them.
+//
+// Sockets set SO_REUSEPORT, and a dial leaves from the port we listen on
+// when there is one, so the remote observes our listen address (which
+// hole punching needs). DNS names are resolved by the swarm before a
+// dial reaches this package.
+//
+// It may import network, transport, upgrader and the vocabulary packages.
+package tcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
+	"github.com/p2pnet/p2pnet/transport"
+	"github.com/p2pnet/p2pnet/upgrader"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/sys/unix"
+)
+
+// Name is the transport's name in network.ConnectionState.
+const Name = "tcp"
+
+// DefaultKeepAlive is the TCP keep-alive period of every connection.
+const DefaultKeepAlive = 15 * time.Second
+
+// Transport is the TCP transport.
+type Transport struct {
+	upgrader *upgrader.Upgrader
+	rcmgr    network.ResourceManager
+
+	mu        sync.Mutex       // guards the following
+	listening map[int][]string // family (4 or 6) → host:port of our listeners
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// New returns a TCP transport that upgrades its connections with u and
+// accounts for them in rcmgr (nil means network.NullResourceManager).
+func New(u *upgrader.Upgrader, rcmgr network.ResourceManager) *Transport {
+	if rcmgr == nil {
+		rcmgr = &network.NullResourceManager{}
+	}
+	return &Transport{upgrader: u, rcmgr: rcmgr, listening: map[int][]string{}}
+}
+
+// Protocols returns ma.P_TCP.
+func (t *Transport) Protocols() []int { return []int{ma.P_TCP} }
+
+// CanDial reports whether addr is exactly /ip4|ip6/IP/tcp/PORT.
+func (t *Transport) CanDial(addr ma.Multiaddr) bool {
+	_, _, err := tcpAddr(addr)
+	return err == nil
+}
+
+// ErrUnsupportedAddr is returned for addresses that are not plain TCP
+// addresses.
+var ErrUnsupportedAddr = errors.New("tcp: not a /ip4|ip6/…/tcp/N address")
+
+// tcpAddr checks that a is /ip4|ip6/IP/tcp/PORT and converts it.
+func tcpAddr(a ma.Multiaddr) (*net.TCPAddr, int, error) {
+	if len(a) != 2 || a[1].Code() != ma.P_TCP {
+		return nil, 0, fmt.Errorf("%w: %s", ErrUnsupportedAddr, a)
+	}
+	var family int
+	switch a[0].Code() {
+	case ma.P_IP4:
+		family = 4
+	case ma.P_IP6:
+		family = 6
+	default:
+		return nil, 0, fmt.Errorf("%w: %s", ErrUnsupportedAddr, a)
+	}
+	na, err := manet.ToNetAddr(a)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %w", ErrUnsupportedAddr, a, err)
+	}
+	ta, ok := na.(*net.TCPAddr)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %s", ErrUnsupportedAddr, a)
+	}
+	return ta, family, nil
+}
+
+// reusePort sets SO_REUSEADDR and SO_REUSEPORT on a socket before bind.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		if serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Dial connects to p at raddr, reserving the connection in the resource
+// manager first, and upgrades it.
+func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.CapableConn, error) {
+	ta, family, err := tcpAddr(raddr)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := t.rcmgr.OpenConnection(network.DirOutbound, true, raddr)
+	if err != nil {
+		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+	}
+	raw, err := t.dialRaw(ctx, ta, family)
+	if err != nil {
+		scope.Done()
+		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+	}
+	laddr, err := manet.FromNetAddr(raw.LocalAddr())
+	if err != nil {
+		raw.Close()
+		scope.Done()
+		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+	}
+	c, err := t.upgrader.Upgrade(ctx, raw, network.DirOutbound, p, scope, laddr, raddr, Name)
+	if err != nil {
+		return nil, err // Upgrade released raw and scope.
+	}
+	return c, nil
+}
+
+// dialRaw dials from our listen port when we listen on the address
+// family, falling back to an ephemeral port when that fails (for example
+// because the 4-tuple is taken).
+func (t *Transport) dialRaw(ctx context.Context, ta *net.TCPAddr, family int) (net.Conn, error) {
+	d := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DefaultKeepAlive, Interval: DefaultKeepAlive}}
+	if local := t.reuseLocal(family, ta.IP.IsLoopback()); local != nil {
+		rd := d
+		rd.LocalAddr = local
+		rd.Control = reusePort
+		if c, err := rd.DialContext(ctx, "tcp", ta.String()); err == nil {
+			return c, nil
+		} else if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return d.DialContext(ctx, "tcp", ta.String())
+}
+
+// reuseLocal returns the local address to dial from: the port of one of
+// our listeners of the family whose IP can reach the destination.
+func (t *Transport) reuseLocal(family int, loopbackDst bool) *net.TCPAddr {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, hp := range t.listening[family] {
+		la, err := net.ResolveTCPAddr("tcp", hp)
+		if err != nil {
+			continue
+		}
+		// A listener bound to loopback can only reach loopback; one bound
+		// to a specific other IP cannot reach loopback.
+		if la.IP.IsLoopback() != loopbackDst && !la.IP.IsUnspecified() {
+			continue
+		}
+		return la
+	}
+	return nil
+}
+
+// Listen listens on laddr and returns a listener of upgraded
+// connections.
+func (t *Transport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
+	ta, family, err := tcpAddr(laddr)
+	if err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{
+		Control:         reusePort,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DefaultKeepAlive, Interval: DefaultKeepAlive},
+	}
+	nl, err := lc.Listen(context.Background(), "tcp", ta.String())
+	if err != nil {
+		return nil, fmt.Errorf("tcp listen %s: %w", laddr, err)
+	}
+	actual, err := manet.FromNetAddr(nl.Addr())
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("tcp listen %s: %w", laddr, err)
+	}
+	hp := nl.Addr().String()
+	t.mu.Lock()
+	t.listening[family] = append(t.listening[family], hp)
+	t.mu.Unlock()
+	l := t.upgrader.Listen(nl, actual, Name, func() { t.forget(family, hp) })
+	return l, nil
+}
+
+// forget removes a closed listener from the reuse table.
+func (t *Transport) forget(family int, hp string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.listening[family]
+	for i, x := range l {
+		if x == hp {
+			t.listening[family] = append(l[:i:i], l[i+1:]...)
+			return
+		}
+	}
+}
+
+// Close does nothing: the transport has no shared resources of its own.
+func (t *Transport) Close() error { return nil }
