@@ -95,14 +95,27 @@ func (n *node) learn(p peer.ID, addrs ...ma.Multiaddr) {
 	n.s.Peerstore().AddAddrs(p, addrs, peerstore.PermanentAddrTTL)
 }
 
-// connect makes a listen and n dial it, and returns n's connection.
+// connect makes to listen and n dial it, waits until to has the
+// connection too, and returns n's connection.
 func connect(t testing.TB, n, to *node) *Conn {
 	t.Helper()
+	arrived := make(chan struct{}, 1)
+	nb := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == n.id {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	to.s.Notify(nb)
+	defer to.s.StopNotify(nb)
 	n.learn(to.id, to.listen(t))
 	c, err := n.s.DialPeer(t.Context(), to.id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-arrived
 	return c.(*Conn)
 }
 

@@ -160,7 +160,12 @@ func TestNotificationOrder(t *testing.T) {
 		}})
 
 		start := time.Now()
-		c := connect(t, a, b)
+		a.learn(b.id, b.listen(t))
+		dc, err := a.s.DialPeer(t.Context(), b.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dc.(*Conn)
 		// DialPeer returns after a's Connected notifications.
 		if d := time.Since(start); d != 2*time.Second || !aConnected.Equal(time.Now()) {
 			t.Errorf("DialPeer returned after %v, want 2s", d)
@@ -400,6 +405,7 @@ func TestLimitedConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		synctest.Wait() // let b's side register the inbound connection
 		if !lc.Stat().Limited || a.s.Connectedness(b.id) != network.Limited || b.s.Connectedness(a.id) != network.Limited {
 			t.Fatalf("limited connection: %+v, connectedness %v", lc.Stat(), a.s.Connectedness(b.id))
 		}

@@ -1,5 +1,9 @@
 // Command p2pnet runs a libp2p node and its tools.
 //
+//	p2pnet demo [--size SIZE]
+//	p2pnet listen [--listen MADDR]... [--key FILE]
+//	p2pnet ping [-c N] [-i DURATION] [--json] MADDR/p2p/ID
+//	p2pnet perf [--upload SIZE] [--download SIZE] [--json] MADDR/p2p/ID
 //	p2pnet id [--key FILE] [--type TYPE] [--json]
 //
 // Every failure prints one line saying what failed and why, and exits
@@ -12,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -27,6 +32,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run two hosts on loopback: connect, identify, ping, transfer, report", runDemo},
+		{"listen", "run a node that serves ping, identify and perf until interrupted", runListen},
+		{"ping", "measure round trips to a peer", runPing},
+		{"perf", "measure throughput to a peer", runPerf},
 		{"id", "print this node's peer ID, creating its key if needed", runID},
 	}
 }
@@ -57,12 +66,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, errUsage):
 			return 2
 		default:
-			fmt.Fprintf(stderr, "p2pnet %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "p2pnet %s: %s\n", c.name, oneLine(err.Error()))
 			return 1
 		}
 	}
 	fmt.Fprintf(stderr, "p2pnet: unknown command %q (run 'p2pnet help')\n", args[0])
 	return 2
+}
+
+// oneLine joins a multi-line error message (such as a dial error that
+// lists every address) into one line.
+func oneLine(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, " ")
 }
 
 func usage(w io.Writer) {

@@ -1,0 +1,123 @@
+package p2pnet
+
+import (
+	"fmt"
+
+	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/protocol"
+	"github.com/p2pnet/p2pnet/sec/noise"
+	"github.com/p2pnet/p2pnet/sec/tls"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Option configures a Host. Each option documents its default.
+type Option func(*config) error
+
+type config struct {
+	priv      ic.PrivKey
+	listen    []ma.Multiaddr
+	listenSet bool
+	security  []protocol.ID
+	rcmgr     network.ResourceManager
+	ranker    network.DialRanker
+	userAgent string
+}
+
+// DefaultUserAgent is what identify tells peers unless UserAgent says
+// otherwise.
+const DefaultUserAgent = "p2pnet/0.1.0"
+
+// DefaultListenAddrs are the addresses a Host listens on by default:
+// every interface, IPv4 and IPv6, TCP on a port the system chooses.
+var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
+
+func defaultConfig() config {
+	return config{
+		security:  []protocol.ID{noise.ID, tls.ID},
+		userAgent: DefaultUserAgent,
+	}
+}
+
+// Identity sets the host's private key. Default: a fresh Ed25519 key.
+func Identity(priv ic.PrivKey) Option {
+	return func(c *config) error {
+		if priv == nil {
+			return fmt.Errorf("p2pnet: Identity: nil key")
+		}
+		c.priv = priv
+		return nil
+	}
+}
+
+// ListenAddrs sets the addresses to listen on, replacing the default
+// (DefaultListenAddrs). Giving none listens nowhere: the host only dials.
+func ListenAddrs(addrs ...ma.Multiaddr) Option {
+	return func(c *config) error {
+		c.listen = append([]ma.Multiaddr(nil), addrs...)
+		c.listenSet = true
+		return nil
+	}
+}
+
+// ListenAddrStrings is ListenAddrs with addresses in text form.
+func ListenAddrStrings(addrs ...string) Option {
+	return func(c *config) error {
+		c.listen = c.listen[:0]
+		for _, s := range addrs {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return fmt.Errorf("p2pnet: listen address %q: %w", s, err)
+			}
+			c.listen = append(c.listen, a)
+		}
+		c.listenSet = true
+		return nil
+	}
+}
+
+// Security sets the security protocols and their order of preference, by
+// protocol ID: noise.ID ("/noise") and tls.ID ("/tls/1.0.0"). Default:
+// Noise, then TLS. There is no plaintext option.
+func Security(ids ...protocol.ID) Option {
+	return func(c *config) error {
+		if len(ids) == 0 {
+			return fmt.Errorf("p2pnet: Security: at least one protocol is needed")
+		}
+		for _, id := range ids {
+			if id != noise.ID && id != tls.ID {
+				return fmt.Errorf("p2pnet: Security: unknown protocol %q (want %q or %q)", id, noise.ID, tls.ID)
+			}
+		}
+		c.security = append([]protocol.ID(nil), ids...)
+		return nil
+	}
+}
+
+// ResourceManager sets the resource manager. Default: none
+// (network.NullResourceManager).
+func ResourceManager(rm network.ResourceManager) Option {
+	return func(c *config) error {
+		c.rcmgr = rm
+		return nil
+	}
+}
+
+// DialRanker sets how dials of a peer's addresses are scheduled.
+// Default: swarm.DefaultDialRanker.
+func DialRanker(r network.DialRanker) Option {
+	return func(c *config) error {
+		c.ranker = r
+		return nil
+	}
+}
+
+// UserAgent sets the agent version identify announces. Default:
+// DefaultUserAgent.
+func UserAgent(ua string) Option {
+	return func(c *config) error {
+		c.userAgent = ua
+		return nil
+	}
+}

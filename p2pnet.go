@@ -1,0 +1,317 @@
+// Package p2pnet is a libp2p node: New builds a Host that listens, dials,
+// secures connections with Noise or TLS, multiplexes them with yamux,
+// and serves ping, identify and perf. It is the one entry point most
+// users need.
+//
+//	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+//	if err != nil { ... }
+//	defer h.Close()
+//	h.SetStreamHandler("/echo/1.0.0", func(s network.Stream) { io.Copy(s, s); s.Close() })
+//
+// The host sits on top of the stack and may import everything below it.
+package p2pnet
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/multistream"
+	"github.com/p2pnet/p2pnet/mux/yamux"
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
+	"github.com/p2pnet/p2pnet/peerstore"
+	"github.com/p2pnet/p2pnet/proto/identify"
+	"github.com/p2pnet/p2pnet/proto/perf"
+	"github.com/p2pnet/p2pnet/proto/ping"
+	"github.com/p2pnet/p2pnet/protocol"
+	"github.com/p2pnet/p2pnet/sec"
+	"github.com/p2pnet/p2pnet/sec/noise"
+	"github.com/p2pnet/p2pnet/sec/tls"
+	"github.com/p2pnet/p2pnet/swarm"
+	"github.com/p2pnet/p2pnet/transport/tcp"
+	"github.com/p2pnet/p2pnet/upgrader"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// NegotiationTimeout bounds how long an inbound stream may take to name
+// its protocol.
+const NegotiationTimeout = 10 * time.Second
+
+// Host is a libp2p node. It is safe for concurrent use.
+type Host struct {
+	id    peer.ID
+	ps    *peerstore.Memory
+	swarm *swarm.Swarm
+	cfg   config
+
+	router multistream.Router[network.StreamHandler]
+
+	ids  *identify.Service
+	ping *ping.Service
+	perf *perf.Service
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a host and starts listening. See the options for the
+// defaults.
+func New(opts ...Option) (*Host, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.priv == nil {
+		priv, _, err := ic.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("p2pnet: generating a key: %w", err)
+		}
+		cfg.priv = priv
+	}
+	if !cfg.listenSet {
+		for _, s := range DefaultListenAddrs {
+			cfg.listen = append(cfg.listen, ma.StringCast(s))
+		}
+	}
+	if cfg.rcmgr == nil {
+		cfg.rcmgr = &network.NullResourceManager{}
+	}
+	id, err := peer.IDFromPrivateKey(cfg.priv)
+	if err != nil {
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	ps := peerstore.New()
+	if err := ps.AddPrivKey(id, cfg.priv); err != nil {
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+
+	muxers := []upgrader.Muxer{{ID: yamux.ID, Mux: yamux.DefaultTransport}}
+	muxIDs := []protocol.ID{yamux.ID}
+	var secs []sec.Transport
+	for _, sid := range cfg.security {
+		var st sec.Transport
+		switch sid {
+		case noise.ID:
+			st, err = noise.New(cfg.priv, muxIDs)
+		case tls.ID:
+			st, err = tls.New(cfg.priv, muxIDs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("p2pnet: %s: %w", sid, err)
+		}
+		secs = append(secs, st)
+	}
+	u, err := upgrader.New(upgrader.Config{Security: secs, Muxers: muxers, ResourceManager: cfg.rcmgr})
+	if err != nil {
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr)}
+	if cfg.ranker != nil {
+		swOpts = append(swOpts, swarm.WithDialRanker(cfg.ranker))
+	}
+	sw, err := swarm.New(id, ps, swOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	if err := sw.AddTransport(tcp.New(u, cfg.rcmgr)); err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg}
+	sw.SetStreamHandler(h.handleStream)
+
+	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent))
+	if err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	h.ids.Start()
+	h.ping = ping.NewService(h)
+	h.perf = perf.NewService(h)
+
+	if len(cfg.listen) > 0 {
+		if err := sw.Listen(cfg.listen...); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("p2pnet: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// ID returns the host's peer ID.
+func (h *Host) ID() peer.ID { return h.id }
+
+// Network returns the host's network (the swarm).
+func (h *Host) Network() network.Network { return h.swarm }
+
+// Peerstore returns the host's peerstore.
+func (h *Host) Peerstore() peerstore.Peerstore { return h.ps }
+
+// Addrs returns the addresses the host listens on, with unspecified
+// addresses expanded to the machine's interface addresses.
+func (h *Host) Addrs() []ma.Multiaddr {
+	addrs, err := h.swarm.InterfaceListenAddresses()
+	if err != nil {
+		return h.swarm.ListenAddresses()
+	}
+	return addrs
+}
+
+// P2PAddrs returns Addrs with this host's /p2p/ID appended: the
+// addresses others can dial.
+func (h *Host) P2PAddrs() []ma.Multiaddr {
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.id, Addrs: h.Addrs()})
+	return addrs
+}
+
+// Protocols returns the protocols the host serves, sorted.
+func (h *Host) Protocols() []protocol.ID { return h.router.Protocols() }
+
+// Identify returns the identify service, which knows what connected
+// peers told about themselves.
+func (h *Host) Identify() *identify.Service { return h.ids }
+
+// Connect makes sure the host is connected to pi.ID, dialing pi.Addrs (and
+// any addresses the peerstore already knows) when it is not.
+func (h *Host) Connect(ctx context.Context, pi peer.AddrInfo) error {
+	if pi.ID == h.id {
+		return fmt.Errorf("p2pnet: connect to %s: that is this host", pi.ID)
+	}
+	h.ps.AddAddrs(pi.ID, pi.Addrs, peerstore.TempAddrTTL)
+	if h.swarm.Connectedness(pi.ID) == network.Connected {
+		return nil
+	}
+	_, err := h.swarm.DialPeer(ctx, pi.ID)
+	return err
+}
+
+// SetStreamHandler serves protocol pid with handler: streams the remote
+// opens for pid reach handler with their protocol negotiated. The
+// handler owns the stream and must Close or Reset it.
+func (h *Host) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	h.router.AddHandler(pid, handler)
+	h.protocolsChanged()
+}
+
+// SetStreamHandlerMatch serves every protocol that match accepts with
+// handler; pid names the registration (for RemoveStreamHandler and for
+// what identify announces).
+func (h *Host) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
+	h.router.AddHandlerMatch(pid, match, handler)
+	h.protocolsChanged()
+}
+
+// RemoveStreamHandler stops serving pid.
+func (h *Host) RemoveStreamHandler(pid protocol.ID) {
+	h.router.RemoveHandler(pid)
+	h.protocolsChanged()
+}
+
+// protocolsChanged tells connected peers, once identify runs.
+func (h *Host) protocolsChanged() {
+	if h.ids != nil {
+		h.ids.Push()
+	}
+}
+
+// handleStream negotiates an inbound stream's protocol and hands it to
+// the protocol's handler.
+func (h *Host) handleStream(s network.Stream) {
+	s.SetDeadline(time.Now().Add(NegotiationTimeout))
+	pid, handler, err := h.router.Negotiate(s)
+	if err != nil {
+		slog.Debug("inbound stream negotiation failed", "peer", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Time{})
+	if err := s.SetProtocol(pid); err != nil {
+		slog.Debug("inbound stream refused", "peer", s.Conn().RemotePeer(), "protocol", pid, "err", err)
+		s.Reset()
+		return
+	}
+	handler(s)
+}
+
+// NewStream opens a stream to p for the first of pids the peer supports,
+// connecting first if needed. With one protocol the negotiation is lazy:
+// it travels with the first write, costs no round trip of its own, and a
+// refusal shows as an error wrapping multistream.ErrNotSupported on the
+// first read. With several, the host uses what identify learned about
+// the peer, and otherwise negotiates before returning.
+func (h *Host) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	if len(pids) == 0 {
+		return nil, errors.New("p2pnet: NewStream needs at least one protocol")
+	}
+	s, err := h.swarm.NewStream(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	pid := pids[0]
+	if len(pids) > 1 {
+		if known, _ := h.ps.FirstSupportedProtocol(p, pids...); known != "" {
+			pid = known
+		} else {
+			if d, ok := ctx.Deadline(); ok {
+				s.SetDeadline(d)
+			}
+			pid, err = multistream.SelectOneOf(pids, s)
+			s.SetDeadline(time.Time{})
+			if err != nil {
+				s.Reset()
+				return nil, fmt.Errorf("p2pnet: negotiating with %s: %w", p, err)
+			}
+			if err := s.SetProtocol(pid); err != nil {
+				s.Reset()
+				return nil, err
+			}
+			h.ps.AddProtocols(p, pid)
+			return s, nil
+		}
+	}
+	if err := s.SetProtocol(pid); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	return &lazyStream{Stream: s, lazy: multistream.NewLazyClient(s, pid)}, nil
+}
+
+// lazyStream is a stream whose protocol proposal travels with its first
+// write.
+type lazyStream struct {
+	network.Stream
+	lazy *multistream.LazyConn
+}
+
+func (s *lazyStream) Read(b []byte) (int, error)  { return s.lazy.Read(b) }
+func (s *lazyStream) Write(b []byte) (int, error) { return s.lazy.Write(b) }
+func (s *lazyStream) CloseWrite() error           { return s.lazy.CloseWrite() }
+func (s *lazyStream) Close() error                { return s.lazy.Close() }
+
+// Close stops the services, closes every connection and listener, and
+// returns when everything the host started has ended.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		if h.ids != nil {
+			h.ids.Close()
+		}
+		if h.ping != nil {
+			h.ping.Close()
+		}
+		if h.perf != nil {
+			h.perf.Close()
+		}
+		h.closeErr = h.swarm.Close()
+		h.ps.Close()
+	})
+	return h.closeErr
+}

@@ -1,0 +1,151 @@
+package identify
+
+import (
+	"fmt"
+
+	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
+	"github.com/p2pnet/p2pnet/peerstore"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// consume stores what the peer of c told in m. An identify answer is the
+// whole truth: its protocols and addresses replace what we knew. A push
+// updates only the fields it carries, as the spec asks ("missing fields
+// should be ignored"); a push without protocols keeps the old ones. A
+// message whose public key is not the peer's is ignored entirely.
+func (s *Service) consume(c network.Conn, m *message, isPush bool) error {
+	p := c.RemotePeer()
+	ps := s.h.Peerstore()
+	full := !isPush
+
+	var key ic.PubKey
+	if m.has(hasPublicKey) {
+		k, err := ic.UnmarshalPublicKey(m.publicKey)
+		if err != nil {
+			return fmt.Errorf("%w from %s: %w", ErrInvalidKey, p, err)
+		}
+		if !p.MatchesPublicKey(k) {
+			id, _ := peer.IDFromPublicKey(k)
+			return fmt.Errorf("%w: %s sent the key of %s", ErrKeyMismatch, p, id)
+		}
+		key = k
+	}
+
+	if key != nil {
+		if err := ps.AddPubKey(p, key); err != nil {
+			return fmt.Errorf("identify: storing the key of %s: %w", p, err)
+		}
+	}
+	if full || m.has(hasProtocols) {
+		if err := ps.SetProtocols(p, m.protocols...); err != nil {
+			return fmt.Errorf("identify: storing the protocols of %s: %w", p, err)
+		}
+	}
+	if full || m.has(hasListenAddrs) {
+		s.setAddrs(c, filterAddrs(m.listenAddrs, c.RemoteMultiaddr()))
+	}
+	if full || m.has(hasProtocolVersion) {
+		ps.Put(p, ProtocolVersionKey, m.protocolVersion)
+	}
+	if full || m.has(hasAgentVersion) {
+		ps.Put(p, AgentVersionKey, m.agentVersion)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.conns[c]; e != nil {
+		if m.has(hasObservedAddr) {
+			e.observed = m.observedAddr
+		}
+		if full || m.has(hasProtocols) {
+			e.push = pushUnsupported
+			for _, id := range m.protocols {
+				if id == IDPush {
+					e.push = pushSupported
+					break
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// setAddrs makes addrs the addresses of the peer of c: with
+// ConnectedAddrTTL while we are connected to it (and
+// RecentlyConnectedAddrTTL otherwise). The addresses an earlier identify
+// gave are replaced; addresses stored with other TTLs stay, and keep
+// their TTL if longer.
+func (s *Service) setAddrs(c network.Conn, addrs []ma.Multiaddr) {
+	p := c.RemotePeer()
+	ps := s.h.Peerstore()
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	ttl := peerstore.RecentlyConnectedAddrTTL
+	if s.connected(p) {
+		ttl = peerstore.ConnectedAddrTTL
+	}
+	// Mark the addresses an earlier identify gave, add the new ones
+	// (which unmarks those among them: their new expiry is later), and
+	// drop the marked ones that remain.
+	ps.UpdateAddrs(p, peerstore.ConnectedAddrTTL, markTTL)
+	ps.UpdateAddrs(p, peerstore.RecentlyConnectedAddrTTL, markTTL)
+	ps.AddAddrs(p, addrs, ttl)
+	ps.UpdateAddrs(p, markTTL, 0)
+}
+
+// markTTL marks, for an instant, addresses about to be replaced. No one
+// else uses this TTL, so only those are dropped.
+const markTTL = peerstore.TempAddrTTL - 1
+
+// connected reports whether we have a connection to p that the service
+// knows of.
+func (s *Service) connected(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers[p] > 0
+}
+
+// disconnected forgets c. When it was the last connection to its peer,
+// the peer's identified addresses get RecentlyConnectedAddrTTL instead of
+// ConnectedAddrTTL, so they expire in time.
+func (s *Service) disconnected(c network.Conn) {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	s.mu.Lock()
+	s.forgetLocked(c)
+	s.mu.Unlock()
+	p := c.RemotePeer()
+	if s.connected(p) {
+		return
+	}
+	s.h.Peerstore().UpdateAddrs(p, peerstore.ConnectedAddrTTL, peerstore.RecentlyConnectedAddrTTL)
+}
+
+// filterAddrs drops the addresses a peer at remote cannot mean for us: a
+// peer reached over a private network offers its loopback addresses in
+// vain, and one reached over the internet its private ones too. Over
+// loopback, or an address of no known scope, everything is kept.
+func filterAddrs(addrs []ma.Multiaddr, remote ma.Multiaddr) []ma.Multiaddr {
+	var keep func(ma.Multiaddr) bool
+	switch {
+	case len(remote) == 0 || manet.IsIPLoopback(remote):
+		return addrs
+	case manet.IsPrivateAddr(remote):
+		keep = func(a ma.Multiaddr) bool { return !manet.IsIPLoopback(a) }
+	case manet.IsPublicAddr(remote):
+		keep = manet.IsPublicAddr
+	default:
+		return addrs
+	}
+	out := addrs[:0:0]
+	for _, a := range addrs {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
