@@ -95,8 +95,10 @@ func Security(ids ...protocol.ID) Option {
 	}
 }
 
-// ResourceManager sets the resource manager. Default: none
-// (network.NullResourceManager).
+// ResourceManager sets the resource manager. Default: an rcmgr.Manager
+// with rcmgr.DefaultLimits(), which scale with the machine's memory and
+// file-descriptor limit. Pass &network.NullResourceManager{} to account
+// for nothing. A manager given here is not closed by Host.Close.
 func ResourceManager(rm network.ResourceManager) Option {
 	return func(c *config) error {
 		c.rcmgr = rm

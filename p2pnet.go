@@ -30,6 +30,7 @@ import (
 	"github.com/p2pnet/p2pnet/proto/perf"
 	"github.com/p2pnet/p2pnet/proto/ping"
 	"github.com/p2pnet/p2pnet/protocol"
+	"github.com/p2pnet/p2pnet/rcmgr"
 	"github.com/p2pnet/p2pnet/sec"
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
@@ -53,6 +54,8 @@ type Host struct {
 
 	router multistream.Router[network.StreamHandler]
 
+	ownRcmgr *rcmgr.Manager // closed by Close; nil when the user gave one
+
 	ids  *identify.Service
 	ping *ping.Service
 	perf *perf.Service
@@ -63,7 +66,7 @@ type Host struct {
 
 // New builds a host and starts listening. See the options for the
 // defaults.
-func New(opts ...Option) (*Host, error) {
+func New(opts ...Option) (_ *Host, err error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -82,8 +85,18 @@ func New(opts ...Option) (*Host, error) {
 			cfg.listen = append(cfg.listen, ma.StringCast(s))
 		}
 	}
+	var ownRcmgr *rcmgr.Manager
+	defer func() {
+		if err != nil && ownRcmgr != nil {
+			ownRcmgr.Close()
+		}
+	}()
 	if cfg.rcmgr == nil {
-		cfg.rcmgr = &network.NullResourceManager{}
+		m, err := rcmgr.New(rcmgr.DefaultLimits())
+		if err != nil {
+			return nil, fmt.Errorf("p2pnet: resource manager: %w", err)
+		}
+		ownRcmgr, cfg.rcmgr = m, m
 	}
 	id, err := peer.IDFromPrivateKey(cfg.priv)
 	if err != nil {
@@ -126,7 +139,7 @@ func New(opts ...Option) (*Host, error) {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg}
+	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg, ownRcmgr: ownRcmgr}
 	sw.SetStreamHandler(h.handleStream)
 
 	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent))
@@ -312,6 +325,9 @@ func (h *Host) Close() error {
 		}
 		h.closeErr = h.swarm.Close()
 		h.ps.Close()
+		if h.ownRcmgr != nil {
+			h.ownRcmgr.Close()
+		}
 	})
 	return h.closeErr
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/p2pnet/p2pnet"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/rcmgr"
 )
 
 // stringsFlag collects a repeated string flag.
@@ -38,6 +39,7 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	var listen stringsFlag
 	fl.Var(&listen, "listen", "listen on `MADDR` (repeatable); default: every interface, TCP, a port the system picks")
 	keyFile := fl.String("key", "", "identity key `FILE` (created if absent); default: a fresh key")
+	limitsFile := fl.String("limits", "", "resource limits from this JSON `FILE` (see 'p2pnet limits'); default: limits scaled to this machine")
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -50,6 +52,18 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := []p2pnet.Option{p2pnet.Identity(priv)}
+	if *limitsFile != "" {
+		limits, err := loadLimitsFile(*limitsFile)
+		if err != nil {
+			return err
+		}
+		rm, err := rcmgr.New(limits)
+		if err != nil {
+			return fmt.Errorf("limits file %s: %w", *limitsFile, err)
+		}
+		defer rm.Close()
+		opts = append(opts, p2pnet.ResourceManager(rm))
+	}
 	if len(listen) > 0 {
 		opts = append(opts, p2pnet.ListenAddrStrings(listen...))
 	}

@@ -1,7 +1,8 @@
 // Command p2pnet runs a libp2p node and its tools.
 //
 //	p2pnet demo [--size SIZE]
-//	p2pnet listen [--listen MADDR]... [--key FILE]
+//	p2pnet listen [--listen MADDR]... [--key FILE] [--limits FILE]
+//	p2pnet limits [--limits FILE]
 //	p2pnet ping [-c N] [-i DURATION] [--json] MADDR/p2p/ID
 //	p2pnet perf [--upload SIZE] [--download SIZE] [--json] MADDR/p2p/ID
 //	p2pnet id [--key FILE] [--type TYPE] [--json]
@@ -36,6 +37,7 @@ func commands() []command {
 		{"listen", "run a node that serves ping, identify and perf until interrupted", runListen},
 		{"ping", "measure round trips to a peer", runPing},
 		{"perf", "measure throughput to a peer", runPerf},
+		{"limits", "print the resource limits in effect on this machine, as JSON", runLimits},
 		{"id", "print this node's peer ID, creating its key if needed", runID},
 	}
 }
