@@ -26,7 +26,7 @@ import (
 	lpping "github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
-func ourHost(t *testing.T, security string) *p2pnet.Host {
+func ourHost(t testing.TB, security string) *p2pnet.Host {
 	t.Helper()
 	h, err := p2pnet.New(
 		p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
