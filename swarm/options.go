@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/p2pnet/p2pnet/network"
@@ -48,6 +49,10 @@ type config struct {
 	backoffBase      time.Duration
 	backoffCoef      time.Duration
 	backoffMax       time.Duration
+	// blackHoles is state, not a setting: defaultConfig makes a fresh
+	// detector for each swarm, and the black-hole options replace its
+	// filters.
+	blackHoles blackHoleDetector
 }
 
 func defaultConfig() config {
@@ -61,6 +66,10 @@ func defaultConfig() config {
 		backoffBase:      DefaultBackoffBase,
 		backoffCoef:      DefaultBackoffCoef,
 		backoffMax:       DefaultBackoffMax,
+		blackHoles: blackHoleDetector{
+			udp:  newBlackHoleFilter("UDP", DefaultBlackHoleWindow, DefaultBlackHoleMinSuccesses),
+			ipv6: newBlackHoleFilter("IPv6", DefaultBlackHoleWindow, DefaultBlackHoleMinSuccesses),
+		},
 	}
 }
 
@@ -141,4 +150,48 @@ func WithMultiaddrResolver(r network.MultiaddrDNSResolver) Option {
 		c.resolver = r
 		return nil
 	}
+}
+
+// WithUDPBlackHoleConfig configures black-hole detection for addresses
+// over UDP (QUIC, WebTransport, WebRTC): once fewer than minSuccesses of
+// the last n dials to public UDP addresses succeeded, such addresses are
+// not dialed, except for every n-th dial request, which probes; a success
+// lifts the block. Disabled, every UDP address is dialed. Defaults:
+// enabled, DefaultBlackHoleWindow, DefaultBlackHoleMinSuccesses. Needs
+// 1 <= minSuccesses <= n when enabled.
+func WithUDPBlackHoleConfig(enabled bool, n, minSuccesses int) Option {
+	return func(c *config) error {
+		f, err := blackHoleOption("UDP", enabled, n, minSuccesses)
+		if err != nil {
+			return err
+		}
+		c.blackHoles.udp = f
+		return nil
+	}
+}
+
+// WithIPv6BlackHoleConfig is WithUDPBlackHoleConfig for addresses over
+// IPv6. Defaults: enabled, DefaultBlackHoleWindow,
+// DefaultBlackHoleMinSuccesses.
+func WithIPv6BlackHoleConfig(enabled bool, n, minSuccesses int) Option {
+	return func(c *config) error {
+		f, err := blackHoleOption("IPv6", enabled, n, minSuccesses)
+		if err != nil {
+			return err
+		}
+		c.blackHoles.ipv6 = f
+		return nil
+	}
+}
+
+// blackHoleOption returns the filter the black-hole options configure,
+// nil when disabled.
+func blackHoleOption(name string, enabled bool, n, minSuccesses int) (*blackHoleFilter, error) {
+	if !enabled {
+		return nil, nil
+	}
+	if n < 1 || minSuccesses < 1 || minSuccesses > n {
+		return nil, errors.Join(errBadOption, fmt.Errorf("%s black hole: need 1 <= minSuccesses (%d) <= n (%d)", name, minSuccesses, n))
+	}
+	return newBlackHoleFilter(name, n, minSuccesses), nil
 }

@@ -32,8 +32,11 @@ const (
 // Under network.WithForceDirectDial only a direct (not relayed)
 // connection is returned or dialed, and addresses in backoff are dialed
 // anyway. Under network.WithSimultaneousConnect every address is dialed
-// at once. A new connection is returned after its Connected notifications
-// have returned.
+// at once. Under both, as otherwise, public UDP and IPv6 addresses are
+// left out while black-hole detection blocks them (see BlackHoleStatus;
+// go-libp2p filters hole-punching dials the same way); the DialError
+// records them with ErrDialRefusedBlackHole. A new connection is returned
+// after its Connected notifications have returned.
 func (s *Swarm) DialPeer(ctx context.Context, p peer.ID) (network.Conn, error) {
 	c, err := s.dialPeer(ctx, p)
 	if err != nil {
@@ -244,6 +247,7 @@ func (s *Swarm) addrsForDial(ctx context.Context, p peer.ID) ([]ma.Multiaddr, *D
 			good = append(good, a)
 		}
 	}
+	good = s.cfg.blackHoles.filter(good, derr)
 	if len(good) == 0 {
 		derr.Cause = ErrNoGoodAddresses
 		return nil, derr
@@ -297,8 +301,9 @@ func (s *Swarm) ownAddrs() []ma.Multiaddr {
 }
 
 // CanDial reports whether the swarm would dial p at addr: addr is not
-// unspecified, link-local or one of ours, does not name another peer, and
-// a transport can dial it.
+// unspecified, link-local or one of ours, does not name another peer, is
+// not of a kind that black-hole detection blocks (asking counts as no
+// dial request), and a transport can dial it.
 func (s *Swarm) CanDial(p peer.ID, addr ma.Multiaddr) bool {
 	if p == s.local {
 		return false
@@ -308,6 +313,9 @@ func (s *Swarm) CanDial(p peer.ID, addr ma.Multiaddr) bool {
 		return false
 	}
 	if manet.IsIPUnspecified(a) || manet.IsIP6LinkLocal(a) || ma.Contains(s.ownAddrs(), a) {
+		return false
+	}
+	if s.cfg.blackHoles.refuses(a) {
 		return false
 	}
 	return s.dialTransport(a) != nil
@@ -335,6 +343,9 @@ func (s *Swarm) dialAddr(ctx context.Context, p peer.ID, addr ma.Multiaddr) (tra
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tc, err := t.Dial(ctx, addr, p)
+	// Any failure counts, a cancellation too: over a black hole a QUIC
+	// dial is usually cancelled when a later TCP dial wins.
+	s.cfg.blackHoles.record(addr, err == nil)
 	if err != nil {
 		return nil, err
 	}
