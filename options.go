@@ -6,6 +6,7 @@ import (
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/protocol"
+	"github.com/p2pnet/p2pnet/resolver"
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
 
@@ -23,6 +24,7 @@ type config struct {
 	rcmgr     network.ResourceManager
 	ranker    network.DialRanker
 	userAgent string
+	dns       resolver.BasicResolver
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says
@@ -111,6 +113,18 @@ func ResourceManager(rm network.ResourceManager) Option {
 func DialRanker(r network.DialRanker) Option {
 	return func(c *config) error {
 		c.ranker = r
+		return nil
+	}
+}
+
+// DNSResolver sets the resolver of /dns, /dns4, /dns6 and /dnsaddr
+// addresses. Default: net.DefaultResolver.
+func DNSResolver(r resolver.BasicResolver) Option {
+	return func(c *config) error {
+		if r == nil {
+			return fmt.Errorf("p2pnet: DNSResolver: nil resolver")
+		}
+		c.dns = r
 		return nil
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/p2pnet/p2pnet/proto/ping"
 	"github.com/p2pnet/p2pnet/protocol"
 	"github.com/p2pnet/p2pnet/rcmgr"
+	"github.com/p2pnet/p2pnet/resolver"
 	"github.com/p2pnet/p2pnet/sec"
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
@@ -127,7 +128,15 @@ func New(opts ...Option) (_ *Host, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr)}
+	var resOpts []resolver.Option
+	if cfg.dns != nil {
+		resOpts = append(resOpts, resolver.WithDefaultResolver(cfg.dns))
+	}
+	res, err := resolver.New(resOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr), swarm.WithMultiaddrResolver(res)}
 	if cfg.ranker != nil {
 		swOpts = append(swOpts, swarm.WithDialRanker(cfg.ranker))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
 
+	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 )
 
@@ -212,5 +213,24 @@ func TestCloseDisconnects(t *testing.T) {
 	<-disconnected
 	if b.Network().Connectedness(a.ID()) != network.NotConnected {
 		t.Error("b still connected after a closed")
+	}
+}
+
+// TestConnectDNS: a /dns4/localhost address is resolved and dialed.
+func TestConnectDNS(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	port, err := b.Addrs()[0].ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := ma.StringCast("/dns4/localhost/tcp/" + port)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: []ma.Multiaddr{dnsAddr}}); err != nil {
+		t.Fatalf("connect via %s: %v", dnsAddr, err)
+	}
+	c := a.Network().ConnsToPeer(b.ID())[0]
+	if !c.RemoteMultiaddr().Equal(b.Addrs()[0]) {
+		t.Errorf("connected to %s; want %s", c.RemoteMultiaddr(), b.Addrs()[0])
 	}
 }

@@ -527,3 +527,39 @@ func TestDialResolvesAndCleansAddresses(t *testing.T) {
 		}
 	})
 }
+
+// chainResolver answers /dnsaddr with /dns4 records and /dns4 with IPs.
+type chainResolver struct {
+	dnsaddr, dns []ma.Multiaddr
+}
+
+func (r *chainResolver) ResolveDNSAddr(ctx context.Context, p peer.ID, maddr ma.Multiaddr, recursion, limit int) ([]ma.Multiaddr, error) {
+	return r.dnsaddr[:min(limit, len(r.dnsaddr))], nil
+}
+
+func (r *chainResolver) ResolveDNSComponent(ctx context.Context, maddr ma.Multiaddr, limit int) ([]ma.Multiaddr, error) {
+	return r.dns[:min(limit, len(r.dns))], nil
+}
+
+// TestDialResolvesDNSInDNSAddr: a /dnsaddr record naming a /dns4 host is
+// resolved down to IP addresses before dialing.
+func TestDialResolvesDNSInDNSAddr(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := testtransport.NewNetwork()
+		_, bid := newKey(t)
+		ip := ma.StringCast("/ip4/1.2.3.4/tcp/1")
+		res := &chainResolver{
+			dnsaddr: []ma.Multiaddr{ma.StringCast("/dns4/node.example.com/tcp/1/p2p/" + bid.String())},
+			dns:     []ma.Multiaddr{ip.Encapsulate(ma.StringCast("/p2p/" + bid.String()))},
+		}
+		a := newNode(t, tn, WithMultiaddrResolver(res))
+		a.learn(bid, ma.StringCast("/dnsaddr/example.com"))
+		a.tpt.SetBehaviour(ip, testtransport.Behaviour{Err: errBoom})
+		if _, err := a.s.DialPeer(t.Context(), bid); !errors.Is(err, errBoom) {
+			t.Fatalf("got %v", err)
+		}
+		if log := a.tpt.DialLog(); len(log) != 1 || !log[0].Addr.Equal(ip) {
+			t.Fatalf("dials: %v, want one of %s", log, ip)
+		}
+	})
+}

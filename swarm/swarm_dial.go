@@ -274,19 +274,32 @@ func (s *Swarm) resolveAddrs(ctx context.Context, p peer.ID, addrs []ma.Multiadd
 		}
 		var res []ma.Multiaddr
 		var err error
-		switch a[0].Code() {
-		case ma.P_DNSADDR:
+		if a[0].Code() == ma.P_DNSADDR {
 			res, err = r.ResolveDNSAddr(ctx, p, a, maxDNSAddrRecursion, limit)
-		case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
-			res, err = r.ResolveDNSComponent(ctx, a, limit)
-		default:
+		} else {
 			res = []ma.Multiaddr{a}
 		}
 		if err != nil {
 			derr.record(a, err)
 			continue
 		}
-		out = append(out, res[:min(len(res), limit)]...)
+		// /dnsaddr records may name /dns hosts: resolve those too.
+		for _, ra := range res {
+			if len(out) >= maxResolvedAddrs {
+				break
+			}
+			switch ra[0].Code() {
+			case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+				ips, err := r.ResolveDNSComponent(ctx, ra, maxResolvedAddrs-len(out))
+				if err != nil {
+					derr.record(ra, err)
+					continue
+				}
+				out = append(out, ips[:min(len(ips), maxResolvedAddrs-len(out))]...)
+			default:
+				out = append(out, ra)
+			}
+		}
 	}
 	return out
 }

@@ -107,7 +107,13 @@ func TestListenPingPerf(t *testing.T) {
 	if !strings.Contains(out, "upload      1.00 MiB") || !strings.Contains(out, "download    3.00 MiB") {
 		t.Errorf("perf output:\n%s", out)
 	}
-	code, out, errs = runCmd(t, "perf", "--upload", "0", "--download", "100KiB", "--json", addr)
+	// The same node by name.
+	byName := strings.Replace(addr, "/ip4/127.0.0.1/", "/dns4/localhost/", 1)
+	code, out, errs = runCmd(t, "ping", "-c", "1", byName)
+	if code != 0 || !strings.Contains(out, "1 pings transmitted, 1 received") {
+		t.Errorf("ping %s: exit %d, %s%s", byName, code, out, errs)
+	}
+	code, out, errs = runCmd(t, "perf", "--upload", "0", "--download", "100KiB", "--json", byName)
 	if code != 0 {
 		t.Fatalf("perf --json exit %d: %s", code, errs)
 	}
