@@ -2,6 +2,7 @@ package p2pnet
 
 import (
 	"fmt"
+	"time"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
@@ -25,6 +26,9 @@ type config struct {
 	ranker    network.DialRanker
 	userAgent string
 	dns       resolver.BasicResolver
+
+	upgradeTimeout time.Duration
+	maxInflight    int
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says
@@ -125,6 +129,22 @@ func DNSResolver(r resolver.BasicResolver) Option {
 			return fmt.Errorf("p2pnet: DNSResolver: nil resolver")
 		}
 		c.dns = r
+		return nil
+	}
+}
+
+// InboundHandshakes bounds inbound connections that have not finished
+// their security handshake: each may take at most timeout, and at most
+// maxInflight run at once (more wait in the kernel's accept queue).
+// Default: upgrader.DefaultInboundUpgradeTimeout (15 s) and
+// upgrader.DefaultMaxInflightInbound (64). A shorter timeout frees the
+// slots sooner when peers connect and stay silent; zero keeps a default.
+func InboundHandshakes(timeout time.Duration, maxInflight int) Option {
+	return func(c *config) error {
+		if timeout < 0 || maxInflight < 0 {
+			return fmt.Errorf("p2pnet: InboundHandshakes: negative timeout or limit")
+		}
+		c.upgradeTimeout, c.maxInflight = timeout, maxInflight
 		return nil
 	}
 }

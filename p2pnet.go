@@ -124,7 +124,13 @@ func New(opts ...Option) (_ *Host, err error) {
 		}
 		secs = append(secs, st)
 	}
-	u, err := upgrader.New(upgrader.Config{Security: secs, Muxers: muxers, ResourceManager: cfg.rcmgr})
+	u, err := upgrader.New(upgrader.Config{
+		Security:              secs,
+		Muxers:                muxers,
+		ResourceManager:       cfg.rcmgr,
+		InboundUpgradeTimeout: cfg.upgradeTimeout,
+		MaxInflightInbound:    cfg.maxInflight,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}

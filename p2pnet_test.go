@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/p2pnet/p2pnet/sec/tls"
 
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"go.uber.org/goleak"
 )
 
@@ -232,5 +234,33 @@ func TestConnectDNS(t *testing.T) {
 	c := a.Network().ConnsToPeer(b.ID())[0]
 	if !c.RemoteMultiaddr().Equal(b.Addrs()[0]) {
 		t.Errorf("connected to %s; want %s", c.RemoteMultiaddr(), b.Addrs()[0])
+	}
+}
+
+// TestInboundHandshakes: a silent peer is dropped after the configured
+// handshake timeout, and connections beyond the in-flight limit wait.
+func TestInboundHandshakes(t *testing.T) {
+	h := newHost(t, p2pnet.InboundHandshakes(200*time.Millisecond, 1))
+	_, hostport, err := manet.DialArgs(h.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	// The host closes the silent connection when its handshake times out.
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the silent connection got data")
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("dropped after %v; the timeout is 200ms", d)
+	}
+	// The single slot is free again: a real peer connects.
+	connect(t, newHost(t), h)
+	if _, err := p2pnet.New(p2pnet.InboundHandshakes(-1, 0)); err == nil {
+		t.Error("a negative timeout was accepted")
 	}
 }

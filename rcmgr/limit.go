@@ -362,7 +362,10 @@ func DefaultLimits() Limits {
 // The numbers are go-libp2p's defaults, except that System's memory is
 // exactly the budget (go-libp2p adds 128 MiB). Services and protocols hold
 // streams, never connections, so their connection limits are 0. Transient
-// and PeerDefault get at least 64 and 4 file descriptors.
+// and PeerDefault get at least 64 and 4 file descriptors. PeerDefault's
+// streams are capped at half of Transient's, so that no single peer can
+// fill the transient scope that every new stream starts in (go-libp2p's
+// table lets one peer hold more than the whole transient scope).
 func ScaledDefaultLimits(memory int64, fds int) Limits {
 	memory = max(memory, 0)
 	fds = max(fds, 0)
@@ -410,6 +413,12 @@ func ScaledDefaultLimits(memory int64, fds int) Limits {
 	l.PeerDefault.FD = max(fds/64, 4)
 	conns(&l.PeerDefault, 8, 8, 8, 0, 0, 0)
 	streams(&l.PeerDefault, 256, 512, 512, 128, 256, 256)
+	// Every new stream starts in the transient scope, which all peers
+	// share: one peer must not be able to fill it with streams that never
+	// name a protocol, so a peer gets at most half of it.
+	l.PeerDefault.StreamsInbound = min(l.PeerDefault.StreamsInbound, l.Transient.StreamsInbound/2)
+	l.PeerDefault.StreamsOutbound = min(l.PeerDefault.StreamsOutbound, l.Transient.StreamsOutbound/2)
+	l.PeerDefault.Streams = min(l.PeerDefault.Streams, l.Transient.Streams/2)
 
 	l.Conn = Limit{Memory: 32 * mib, FD: 1, Conns: 1, ConnsInbound: 1, ConnsOutbound: 1}
 	l.Stream = Limit{Memory: 16 * mib, Streams: 1, StreamsInbound: 1, StreamsOutbound: 1}

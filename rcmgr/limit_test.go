@@ -43,7 +43,7 @@ func TestScaledDefaultLimits(t *testing.T) {
 		}
 	}
 	// Spot checks against the documented table, for 8 GiB.
-	if big.PeerDefault.Memory != 64<<20+8*(128<<20) || big.PeerDefault.StreamsInbound != 256+8*128 || big.PeerDefault.FD != 1024 || big.PeerDefault.Conns != 8 {
+	if big.PeerDefault.Memory != 64<<20+8*(128<<20) || big.PeerDefault.StreamsInbound != (128+8*128)/2 || big.PeerDefault.FD != 1024 || big.PeerDefault.Conns != 8 {
 		t.Errorf("PeerDefault for 8 GiB: %+v", big.PeerDefault)
 	}
 	if big.System.ConnsInbound != 64+8*64 || big.Transient.FD != 65536/4 || big.ProtocolDefault.Memory != 64<<20+8*(164<<20) {
@@ -92,6 +92,22 @@ func TestParseMemTotal(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("parseMemTotal(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestPeerCannotFillTransient: at every machine size, one peer's stream
+// limits are at most half of the transient scope's, which all peers share.
+func TestPeerCannotFillTransient(t *testing.T) {
+	for _, gib := range []int64{0, 1, 2, 4, 16, 64, 256} {
+		l := ScaledDefaultLimits(gib<<30, 4096)
+		p, tr := l.PeerDefault, l.Transient
+		if p.StreamsInbound > tr.StreamsInbound/2 || p.StreamsOutbound > tr.StreamsOutbound/2 || p.Streams > tr.Streams/2 {
+			t.Errorf("%d GiB: peer streams %d/%d/%d, transient %d/%d/%d", gib,
+				p.StreamsInbound, p.StreamsOutbound, p.Streams, tr.StreamsInbound, tr.StreamsOutbound, tr.Streams)
+		}
+		if p.StreamsInbound < 64 {
+			t.Errorf("%d GiB: peer inbound streams %d is too few to be useful", gib, p.StreamsInbound)
 		}
 	}
 }
