@@ -36,8 +36,12 @@ type config struct {
 const DefaultUserAgent = "p2pnet/0.1.0"
 
 // DefaultListenAddrs are the addresses a Host listens on by default:
-// every interface, IPv4 and IPv6, TCP on a port the system chooses.
-var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
+// every interface, IPv4 and IPv6, TCP and QUIC, on ports the system
+// chooses.
+var DefaultListenAddrs = []string{
+	"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0",
+	"/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1",
+}
 
 func defaultConfig() config {
 	return config{

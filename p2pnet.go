@@ -1,6 +1,6 @@
-// Package p2pnet is a libp2p node: New builds a Host that listens, dials,
-// secures connections with Noise or TLS, multiplexes them with yamux,
-// and serves ping, identify and perf. It is the one entry point most
+// Package p2pnet is a libp2p node: New builds a Host that listens and
+// dials over TCP (secured with Noise or TLS, multiplexed with yamux) and
+// QUIC, and serves ping, identify and perf. It is the one entry point most
 // users need.
 //
 //	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
@@ -36,6 +36,7 @@ import (
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
 	"github.com/p2pnet/p2pnet/swarm"
+	"github.com/p2pnet/p2pnet/transport/quic"
 	"github.com/p2pnet/p2pnet/transport/tcp"
 	"github.com/p2pnet/p2pnet/upgrader"
 
@@ -151,6 +152,16 @@ func New(opts ...Option) (_ *Host, err error) {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	if err := sw.AddTransport(tcp.New(u, cfg.rcmgr)); err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	qt, err := quic.New(cfg.priv, cfg.rcmgr)
+	if err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	if err := sw.AddTransport(qt); err != nil {
+		qt.Close()
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}

@@ -195,7 +195,7 @@ func TestOptionsErrors(t *testing.T) {
 	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("not an address")); err == nil {
 		t.Error("bad listen address accepted")
 	}
-	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1")); err == nil {
+	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0/ws")); err == nil {
 		t.Error("listening on an address no transport handles succeeded")
 	}
 	h := newHost(t)
@@ -263,4 +263,34 @@ func TestInboundHandshakes(t *testing.T) {
 	if _, err := p2pnet.New(p2pnet.InboundHandshakes(-1, 0)); err == nil {
 		t.Error("a negative timeout was accepted")
 	}
+}
+
+// TestQUIC: hosts listening on TCP and QUIC connect over QUIC first (the
+// default ranker), and streams, ping and perf work over it.
+func TestQUIC(t *testing.T) {
+	both := p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1")
+	a, b := newHost(t, both), newHost(t, both)
+	b.SetStreamHandler("/echo/1.0.0", echo)
+	c := connect(t, a, b)
+	if st := c.ConnState(); st.Transport != "quic-v1" {
+		t.Fatalf("connected over %+v; want QUIC first", st)
+	}
+	ctx := context.Background()
+	if _, err := ping.PingOnce(ctx, a, b.ID()); err != nil {
+		t.Errorf("ping over QUIC: %v", err)
+	}
+	res, err := perf.Run(ctx, a, b.ID(), 2<<20, 2<<20, nil)
+	if err != nil || res.Uploaded != 2<<20 || res.Downloaded != 2<<20 {
+		t.Errorf("perf over QUIC: %+v, %v", res, err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), "/echo/1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("quic"))
+	s.CloseWrite()
+	if got, err := io.ReadAll(s); err != nil || string(got) != "quic" {
+		t.Errorf("echo over QUIC: %q, %v", got, err)
+	}
+	s.Close()
 }

@@ -31,7 +31,7 @@ func (l *lockedBuffer) String() string {
 
 // startListener runs `p2pnet listen` on loopback until the test ends and
 // returns the first address it prints.
-func startListener(t *testing.T) string {
+func startListener(t *testing.T, listen ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	old := signalContext
@@ -40,7 +40,11 @@ func startListener(t *testing.T) string {
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"listen", "--listen", "/ip4/127.0.0.1/tcp/0"}, pw, &stderr)
+		args := []string{"listen"}
+		for _, l := range listen {
+			args = append(args, "--listen", l)
+		}
+		done <- run(args, pw, &stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -69,7 +73,7 @@ func startListener(t *testing.T) string {
 }
 
 func TestListenPingPerf(t *testing.T) {
-	addr := startListener(t)
+	addr := startListener(t, "/ip4/127.0.0.1/tcp/0")
 	if !strings.HasPrefix(addr, "/ip4/127.0.0.1/tcp/") || !strings.Contains(addr, "/p2p/12D3KooW") {
 		t.Fatalf("listen printed %q; want a loopback address with /p2p/", addr)
 	}
@@ -124,6 +128,25 @@ func TestListenPingPerf(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.Type != "result" || res.Uploaded != 0 || res.Downloaded != 100<<10 {
 		t.Errorf("perf --json result %q: %+v, %v", lines[len(lines)-1], res, err)
+	}
+}
+
+// TestPingPerfQUIC: ping and perf over QUIC, by IP and by name.
+func TestPingPerfQUIC(t *testing.T) {
+	addr := startListener(t, "/ip4/127.0.0.1/udp/0/quic-v1")
+	if !strings.Contains(addr, "/quic-v1/p2p/") {
+		t.Fatalf("listen printed %q; want a QUIC address", addr)
+	}
+	byName := strings.Replace(addr, "/ip4/127.0.0.1/", "/dns4/localhost/", 1)
+	for _, a := range []string{addr, byName} {
+		code, out, errs := runCmd(t, "ping", "-c", "2", "-i", "1ms", a)
+		if code != 0 || !strings.Contains(out, "2 pings transmitted, 2 received") {
+			t.Errorf("ping %s: exit %d, %s%s", a, code, out, errs)
+		}
+		code, out, errs = runCmd(t, "perf", "--upload", "1MiB", "--download", "1MiB", a)
+		if code != 0 || !strings.Contains(out, "download    1.00 MiB") {
+			t.Errorf("perf %s: exit %d, %s%s", a, code, out, errs)
+		}
 	}
 }
 

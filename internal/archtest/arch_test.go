@@ -76,6 +76,7 @@ var allowed = map[string][]string{
 	"rcmgr/rcmgrprom": with(mechanism, "rcmgr"),
 
 	"transport/tcp":  with(mechanism, "transport", "upgrader", "multistream", "sec"),
+	"transport/quic": with(mechanism, "transport", "sec", "sec/tls"),
 	"swarm":          with(mechanism, "transport"),
 	"proto/ping":     with(mechanism, "multistream"),
 	"proto/identify": with(mechanism, "multistream"),

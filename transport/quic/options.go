@@ -1,0 +1,109 @@
+package quic
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of the options, the values go-libp2p v0.51.0 uses.
+const (
+	// DefaultIdleTimeout closes a connection that received nothing for
+	// this long. The peers use the smaller of their two values.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultKeepAlivePeriod is how often an otherwise idle connection
+	// sends a PING, so that neither the idle timeout nor a NAT mapping
+	// expires. quic-go shortens it to half the idle timeout if need be.
+	DefaultKeepAlivePeriod = 15 * time.Second
+	// DefaultHandshakeTimeout aborts a handshake that received nothing
+	// for this long; a handshake may take twice this in all.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxIncomingStreams is how many bidirectional streams the
+	// remote may have open at once on one connection; OpenStream on the
+	// remote side waits while the limit is reached.
+	DefaultMaxIncomingStreams = 256
+)
+
+// Flow-control windows. A stream starts with 512 KiB of receive window
+// and a connection with 768 KiB (quic-go's defaults); quic-go's
+// auto-tuning grows them while the application reads faster than the
+// round trip allows, up to 10 MiB per stream and 15 MiB per connection
+// (go-libp2p's values), enough for one stream to fill a link of about
+// 800 Mbit/s at a 100 ms round trip. Growth beyond the initial connection
+// window is reserved in the connection's resource scope.
+const (
+	initialStreamWindow = 512 << 10
+	maxStreamWindow     = 10 << 20
+	initialConnWindow   = 768 << 10
+	maxConnWindow       = 15 << 20
+)
+
+// Option configures a Transport in New.
+type Option func(*options) error
+
+type options struct {
+	idleTimeout      time.Duration
+	keepAlive        time.Duration
+	handshakeTimeout time.Duration
+	maxStreams       int64
+}
+
+func defaultOptions() options {
+	return options{
+		idleTimeout:      DefaultIdleTimeout,
+		keepAlive:        DefaultKeepAlivePeriod,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		maxStreams:       DefaultMaxIncomingStreams,
+	}
+}
+
+// WithIdleTimeout sets how long a connection may receive nothing before
+// it is closed (default DefaultIdleTimeout). It must be positive. A peer
+// that vanishes without closing is noticed after this long.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: idle timeout %v", ErrInvalidOption, d)
+		}
+		o.idleTimeout = d
+		return nil
+	}
+}
+
+// WithKeepAlivePeriod sets how often an idle connection sends a PING
+// (default DefaultKeepAlivePeriod); 0 sends none, leaving idle
+// connections to time out. It must not be negative.
+func WithKeepAlivePeriod(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: keep-alive period %v", ErrInvalidOption, d)
+		}
+		o.keepAlive = d
+		return nil
+	}
+}
+
+// WithHandshakeTimeout sets how long a handshake may receive nothing
+// before it is aborted (default DefaultHandshakeTimeout); the whole
+// handshake may take twice this. It must be positive.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: handshake timeout %v", ErrInvalidOption, d)
+		}
+		o.handshakeTimeout = d
+		return nil
+	}
+}
+
+// WithMaxIncomingStreams sets how many bidirectional streams the remote
+// may have open at once on one connection (default
+// DefaultMaxIncomingStreams). It must be positive.
+func WithMaxIncomingStreams(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max incoming streams %d", ErrInvalidOption, n)
+		}
+		o.maxStreams = int64(n)
+		return nil
+	}
+}
