@@ -199,6 +199,30 @@ func testHosts(t *testing.T, security string, weDial bool) {
 	}
 
 	// 100 concurrent streams each way.
+	echoBothWays(ctx, t, us, gid, gh, lppeer.ID(us.ID()))
+
+	// Close, seen by both.
+	if weDial {
+		us.Network().ClosePeer(gid)
+	} else {
+		gh.Network().ClosePeer(lppeer.ID(us.ID()))
+	}
+	for _, ch := range []chan struct{}{ourDisconnected, goDisconnected} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("a side never saw the close")
+		}
+	}
+	if us.Network().Connectedness(gid) != network.NotConnected || gh.Network().Connectedness(lppeer.ID(us.ID())) != lpnetwork.NotConnected {
+		t.Error("still connected after both sides saw the close")
+	}
+}
+
+// echoBothWays runs 100 concurrent echo streams from each host to the
+// other.
+func echoBothWays(ctx context.Context, t *testing.T, us *p2pnet.Host, gid peer.ID, gh lphost.Host, uid lppeer.ID) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
 	for i := 0; i < 100; i++ {
@@ -216,7 +240,7 @@ func testHosts(t *testing.T, security string, weDial bool) {
 		go func() {
 			defer wg.Done()
 			errs <- echoOnce(ctx, func(ctx context.Context) (io.ReadWriteCloser, func() error, error) {
-				s, err := gh.NewStream(ctx, lppeer.ID(us.ID()), "/interop/echo/1.0.0")
+				s, err := gh.NewStream(ctx, uid, "/interop/echo/1.0.0")
 				if err != nil {
 					return nil, nil, err
 				}
@@ -230,23 +254,6 @@ func testHosts(t *testing.T, security string, weDial bool) {
 		if err != nil {
 			t.Error(err)
 		}
-	}
-
-	// Close, seen by both.
-	if weDial {
-		us.Network().ClosePeer(gid)
-	} else {
-		gh.Network().ClosePeer(lppeer.ID(us.ID()))
-	}
-	for _, ch := range []chan struct{}{ourDisconnected, goDisconnected} {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			t.Fatal("a side never saw the close")
-		}
-	}
-	if us.Network().Connectedness(gid) != network.NotConnected || gh.Network().Connectedness(lppeer.ID(us.ID())) != lpnetwork.NotConnected {
-		t.Error("still connected after both sides saw the close")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,38 +126,7 @@ func TestQUICHosts(t *testing.T) {
 				t.Errorf("go-libp2p perf over QUIC: %d, %v", n, err)
 			}
 
-			var wg sync.WaitGroup
-			errs := make(chan error, 200)
-			for i := 0; i < 100; i++ {
-				wg.Add(2)
-				go func() {
-					defer wg.Done()
-					errs <- echoOnce(ctx, func(ctx context.Context) (io.ReadWriteCloser, func() error, error) {
-						s, err := us.NewStream(ctx, gid, "/interop/echo/1.0.0")
-						if err != nil {
-							return nil, nil, err
-						}
-						return s, s.CloseWrite, nil
-					}, i)
-				}()
-				go func() {
-					defer wg.Done()
-					errs <- echoOnce(ctx, func(ctx context.Context) (io.ReadWriteCloser, func() error, error) {
-						s, err := gh.NewStream(ctx, uid, "/interop/echo/1.0.0")
-						if err != nil {
-							return nil, nil, err
-						}
-						return s, s.CloseWrite, nil
-					}, i)
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Error(err)
-				}
-			}
+			echoBothWays(ctx, t, us, gid, gh, uid)
 		})
 	}
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/proto/perf"
 )
 
@@ -17,7 +14,7 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&upload, "upload", "bytes to send (`SIZE`, such as 64MiB)")
 	fl.Var(&download, "download", "bytes to receive (`SIZE`)")
 	asJSON := fl.Bool("json", false, "print one JSON object per line")
-	timeout := fl.Duration("timeout", 30*time.Second, "give up connecting after `DURATION`")
+	target := clientFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -25,23 +22,13 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: p2pnet perf [--upload SIZE] [--download SIZE] [--json] MADDR/p2p/ID")
 		return errUsage
 	}
-	info, err := parsePeerAddr(fl.Arg(0))
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
-	h, err := p2pnet.New(p2pnet.ListenAddrs())
+	h, info, err := target.connect(ctx, fl.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	cctx, cancel := context.WithTimeout(ctx, *timeout)
-	err = h.Connect(cctx, *info)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connecting to %s at %s: %w", info.ID, info.Addrs[0], err)
-	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "perf to %s (%s): upload %s, download %s\n", info.ID, info.Addrs[0], formatBytes(uint64(upload)), formatBytes(uint64(download)))
 	}

@@ -8,7 +8,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/proto/ping"
 )
 
@@ -57,7 +56,7 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	count := fl.Int("c", 0, "stop after `N` pings; 0 pings until interrupted")
 	interval := fl.Duration("i", time.Second, "wait `DURATION` between pings")
 	asJSON := fl.Bool("json", false, "print one JSON object per line")
-	timeout := fl.Duration("timeout", 30*time.Second, "give up connecting after `DURATION`")
+	target := clientFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -65,23 +64,13 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: p2pnet ping [-c N] [-i DURATION] [--json] MADDR/p2p/ID")
 		return errUsage
 	}
-	info, err := parsePeerAddr(fl.Arg(0))
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
-	h, err := p2pnet.New(p2pnet.ListenAddrs())
+	h, info, err := target.connect(ctx, fl.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	cctx, cancel := context.WithTimeout(ctx, *timeout)
-	err = h.Connect(cctx, *info)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connecting to %s at %s: %w", info.ID, info.Addrs[0], err)
-	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "PING %s (%s): 32 data bytes\n", info.ID, info.Addrs[0])
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/peer"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -96,6 +100,36 @@ func parsePeerAddr(s string) (*peer.AddrInfo, error) {
 		return nil, fmt.Errorf("address %q has no transport part before /p2p/", s)
 	}
 	return info, nil
+}
+
+// clientTarget holds the flags of commands that connect to one peer.
+type clientTarget struct {
+	timeout *time.Duration
+}
+
+// clientFlags adds the connecting flags to fl.
+func clientFlags(fl *flag.FlagSet) clientTarget {
+	return clientTarget{timeout: fl.Duration("timeout", 30*time.Second, "give up connecting after `DURATION`")}
+}
+
+// connect starts a host that does not listen and connects it to the
+// peer at addr (MADDR/p2p/ID).
+func (c clientTarget) connect(ctx context.Context, addr string) (*p2pnet.Host, *peer.AddrInfo, error) {
+	info, err := parsePeerAddr(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := p2pnet.New(p2pnet.ListenAddrs())
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, *c.timeout)
+	defer cancel()
+	if err := h.Connect(cctx, *info); err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("connecting to %s at %s: %w", info.ID, info.Addrs[0], err)
+	}
+	return h, info, nil
 }
 
 // emitJSON prints one JSON object on a line.
