@@ -63,21 +63,21 @@ func addrs(ss ...string) []ma.Multiaddr {
 // checkKnows checks that the peerstore of h holds what p announced.
 func checkKnows(t *testing.T, h, p *fakeHost, agent string, want []ma.Multiaddr) {
 	t.Helper()
-	protos, err := h.ps.GetProtocols(p.id)
+	protos, err := h.Peerstore().GetProtocols(p.ID())
 	if err != nil || !slices.Equal(protos, p.Protocols()) {
-		t.Errorf("protocols of %s: %v, %v; want %v", p.id, protos, err, p.Protocols())
+		t.Errorf("protocols of %s: %v, %v; want %v", p.ID(), protos, err, p.Protocols())
 	}
-	if got := h.ps.Addrs(p.id); !sameAddrs(got, want) {
-		t.Errorf("addresses of %s: %v, want %v", p.id, got, want)
+	if got := h.Peerstore().Addrs(p.ID()); !sameAddrs(got, want) {
+		t.Errorf("addresses of %s: %v, want %v", p.ID(), got, want)
 	}
-	if k := h.ps.PubKey(p.id); k == nil || !k.Equals(p.priv.GetPublic()) {
-		t.Errorf("public key of %s not stored", p.id)
+	if k := h.Peerstore().PubKey(p.ID()); k == nil || !k.Equals(p.PrivKey().GetPublic()) {
+		t.Errorf("public key of %s not stored", p.ID())
 	}
-	if v, err := h.ps.Get(p.id, AgentVersionKey); v != agent {
-		t.Errorf("agent version of %s: %v, %v; want %q", p.id, v, err, agent)
+	if v, err := h.Peerstore().Get(p.ID(), AgentVersionKey); v != agent {
+		t.Errorf("agent version of %s: %v, %v; want %q", p.ID(), v, err, agent)
 	}
-	if v, err := h.ps.Get(p.id, ProtocolVersionKey); v != DefaultProtocolVersion {
-		t.Errorf("protocol version of %s: %v, %v", p.id, v, err)
+	if v, err := h.Peerstore().Get(p.ID(), ProtocolVersionKey); v != DefaultProtocolVersion {
+		t.Errorf("protocol version of %s: %v, %v", p.ID(), v, err)
 	}
 }
 
@@ -85,16 +85,16 @@ func checkKnows(t *testing.T, h, p *fakeHost, agent string, want []ma.Multiaddr)
 // have announced.
 func checkKnowsNothing(t *testing.T, h *fakeHost, p peer.ID) {
 	t.Helper()
-	if protos, _ := h.ps.GetProtocols(p); len(protos) != 0 {
+	if protos, _ := h.Peerstore().GetProtocols(p); len(protos) != 0 {
 		t.Errorf("protocols stored: %v", protos)
 	}
-	if a := h.ps.Addrs(p); len(a) != 0 {
+	if a := h.Peerstore().Addrs(p); len(a) != 0 {
 		t.Errorf("addresses stored: %v", a)
 	}
-	if v, err := h.ps.Get(p, AgentVersionKey); !errors.Is(err, peerstore.ErrNotFound) {
+	if v, err := h.Peerstore().Get(p, AgentVersionKey); !errors.Is(err, peerstore.ErrNotFound) {
 		t.Errorf("agent version stored: %v", v)
 	}
-	if k := h.ps.PubKey(p); k != nil {
+	if k := h.Peerstore().PubKey(p); k != nil {
 		t.Errorf("public key stored")
 	}
 }
@@ -103,8 +103,8 @@ func TestIdentifyExchange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, sa := newNode(t, "a")
 		b, sb := newNode(t, "b")
-		a.setAddrs("/ip4/127.0.0.1/tcp/1001", "/ip4/10.0.0.1/tcp/1001")
-		b.setAddrs("/ip4/127.0.0.1/tcp/1002", "/ip6/::1/udp/1002/quic-v1", "/ip4/1.2.3.4/tcp/1002")
+		a.SetAddrs("/ip4/127.0.0.1/tcp/1001", "/ip4/10.0.0.1/tcp/1001")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1002", "/ip6/::1/udp/1002/quic-v1", "/ip4/1.2.3.4/tcp/1002")
 		ab, ba := connect(a, b, addrA, addrB)
 		waitA, waitB := sa.IdentifyWait(ab), sb.IdentifyWait(ba)
 		<-waitA
@@ -113,7 +113,7 @@ func TestIdentifyExchange(t *testing.T) {
 			t.Error("a second IdentifyWait returned another channel")
 		}
 		synctest.Wait()
-		if n := b.inboundCount(ID); n != 1 {
+		if n := b.InboundCount(ID); n != 1 {
 			t.Errorf("b answered %d identify requests, want 1", n)
 		}
 		checkKnows(t, a, b, "agent/b", b.Addrs())
@@ -128,16 +128,16 @@ func TestIdentifyExchange(t *testing.T) {
 		// The addresses last while connected, and RecentlyConnectedAddrTTL
 		// after the last connection closes.
 		time.Sleep(24 * time.Hour)
-		if got := a.ps.Addrs(b.id); len(got) != 3 {
+		if got := a.Peerstore().Addrs(b.ID()); len(got) != 3 {
 			t.Fatalf("addresses expired while connected: %v", got)
 		}
-		ab.disconnect()
+		ab.Disconnect()
 		time.Sleep(peerstore.RecentlyConnectedAddrTTL - time.Nanosecond)
-		if got := a.ps.Addrs(b.id); len(got) != 3 {
+		if got := a.Peerstore().Addrs(b.ID()); len(got) != 3 {
 			t.Fatalf("addresses expired early: %v", got)
 		}
 		time.Sleep(time.Nanosecond)
-		if got := a.ps.Addrs(b.id); len(got) != 0 {
+		if got := a.Peerstore().Addrs(b.ID()); len(got) != 0 {
 			t.Fatalf("addresses outlived RecentlyConnectedAddrTTL: %v", got)
 		}
 		if got := sa.ObservedAddrs(); len(got) != 0 {
@@ -153,8 +153,8 @@ func TestIdentifyExchange(t *testing.T) {
 			t.Error("IdentifyWait on a closed connection did not return at once")
 		}
 		synctest.Wait()
-		a.checkScopes()
-		b.checkScopes()
+		a.CheckScopes()
+		b.CheckScopes()
 	})
 }
 
@@ -162,14 +162,14 @@ func TestIdentifyKeepsAddrsWhileAnotherConnLives(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, sa := newNode(t, "a")
 		b, _ := newNode(t, "b")
-		b.setAddrs("/ip4/127.0.0.1/tcp/1002")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1002")
 		ab1, _ := connect(a, b, addrA, addrB)
 		ab2, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab1)
 		<-sa.IdentifyWait(ab2)
-		ab1.disconnect()
+		ab1.Disconnect()
 		time.Sleep(24 * time.Hour)
-		if got := a.ps.Addrs(b.id); len(got) != 1 {
+		if got := a.Peerstore().Addrs(b.ID()); len(got) != 1 {
 			t.Fatalf("addresses lost while a connection remains: %v", got)
 		}
 	})
@@ -180,14 +180,14 @@ func TestIdentifyReplacesOldAddrsOnly(t *testing.T) {
 		a, sa := newNode(t, "a")
 		b, _ := newNode(t, "b")
 		user := ma.StringCast("/ip4/5.5.5.5/tcp/5")
-		a.ps.AddAddr(b.id, user, peerstore.TempAddrTTL)
-		b.setAddrs("/ip4/127.0.0.1/tcp/1")
+		a.Peerstore().AddAddr(b.ID(), user, peerstore.TempAddrTTL)
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1")
 		ab, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
-		b.setAddrs("/ip4/127.0.0.1/tcp/2")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/2")
 		ab2, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab2)
-		if got := a.ps.Addrs(b.id); !sameAddrs(got, []ma.Multiaddr{user, ma.StringCast("/ip4/127.0.0.1/tcp/2")}) {
+		if got := a.Peerstore().Addrs(b.ID()); !sameAddrs(got, []ma.Multiaddr{user, ma.StringCast("/ip4/127.0.0.1/tcp/2")}) {
 			t.Fatalf("addresses %v: want the new identified one and the user's", got)
 		}
 	})
@@ -227,7 +227,7 @@ func TestIdentifyIgnoresWrongKey(t *testing.T) {
 				respond(b, m.appendDelimited(nil))
 				ab, _ := connect(a, b, addrA, addrB)
 				<-sa.IdentifyWait(ab)
-				checkKnowsNothing(t, a, b.id)
+				checkKnowsNothing(t, a, b.ID())
 			})
 		})
 	}
@@ -241,12 +241,12 @@ func TestIdentifyAcceptsNoKey(t *testing.T) {
 		respond(b, m.appendDelimited(nil))
 		ab, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
-		protos, _ := a.ps.GetProtocols(b.id)
+		protos, _ := a.Peerstore().GetProtocols(b.ID())
 		if !slices.Equal(protos, []protocol.ID{"/x/1.0.0"}) {
 			t.Fatalf("protocols %v", protos)
 		}
 		// A full answer without versions clears them.
-		if v, err := a.ps.Get(b.id, AgentVersionKey); v != "" || err != nil {
+		if v, err := a.Peerstore().Get(b.ID(), AgentVersionKey); v != "" || err != nil {
 			t.Fatalf("agent version %q, %v; want empty", v, err)
 		}
 	})
@@ -280,13 +280,13 @@ func TestIdentifyLimits(t *testing.T) {
 				if d := time.Since(start); d != 0 {
 					t.Errorf("identify took %v", d)
 				}
-				checkKnowsNothing(t, a, b.id)
+				checkKnowsNothing(t, a, b.ID())
 				// The same bytes, read directly, fail as they should.
 				if _, err := decode(t, tc.send); !errors.Is(err, tc.want) {
 					t.Errorf("decoding: %v, want %v", err, tc.want)
 				}
 				synctest.Wait()
-				a.checkScopes()
+				a.CheckScopes()
 			})
 		})
 	}
@@ -315,7 +315,7 @@ func TestIdentifyTimeout(t *testing.T) {
 			if d := time.Since(start); d != tc.want {
 				t.Errorf("identify gave up after %v, want %v", d, tc.want)
 			}
-			checkKnowsNothing(t, a, b.id)
+			checkKnowsNothing(t, a, b.ID())
 		})
 	}
 }
@@ -326,7 +326,7 @@ func TestIdentifyRefused(t *testing.T) {
 		b := newFakeHost(t, ic.ECDSA)
 		ab, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
-		checkKnowsNothing(t, a, b.id)
+		checkKnowsNothing(t, a, b.ID())
 	})
 }
 
@@ -351,7 +351,7 @@ func TestIdentifyWaitStartsIdentify(t *testing.T) {
 			t.Error("IdentifyWait after Close did not return at once")
 		}
 		sa.Start() // after Close: nothing
-		if a.net.numNotifiees() != 0 || slices.Contains(a.Protocols(), ID) {
+		if a.NumNotifiees() != 0 || slices.Contains(a.Protocols(), ID) {
 			t.Error("Start after Close registered again")
 		}
 	})
@@ -385,7 +385,7 @@ func TestCloseAbortsIdentify(t *testing.T) {
 		default:
 			t.Fatal("IdentifyWait channel still open after Close")
 		}
-		if a.net.numNotifiees() != 0 {
+		if a.NumNotifiees() != 0 {
 			t.Error("still notified after Close")
 		}
 		if p := a.Protocols(); slices.Contains(p, ID) || slices.Contains(p, IDPush) {
@@ -431,31 +431,31 @@ func TestPushUpdatesPeers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, sa := newNode(t, "a")
 		b, sb := newNode(t, "b")
-		b.setAddrs("/ip4/127.0.0.1/tcp/1")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1")
 		ab, ba := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
 		synctest.Wait()
 
 		b.SetStreamHandler("/new/1.0.0", func(s network.Stream) { s.Reset() })
-		b.setAddrs("/ip4/127.0.0.1/tcp/2")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/2")
 		sb.Push()
 		synctest.Wait()
 		checkKnows(t, a, b, "agent/b", addrs("/ip4/127.0.0.1/tcp/2"))
-		if n := a.inboundCount(IDPush); n != 1 {
+		if n := a.InboundCount(IDPush); n != 1 {
 			t.Fatalf("a received %d pushes, want 1", n)
 		}
 
 		// Nothing changed: no push.
-		opened := ba.opened.Load()
+		opened := ba.Opened()
 		sb.Push()
 		sb.Push()
 		synctest.Wait()
-		if n := ba.opened.Load(); n != opened {
+		if n := ba.Opened(); n != opened {
 			t.Fatalf("%d streams opened for pushes with nothing new", n-opened)
 		}
 		synctest.Wait()
-		a.checkScopes()
-		b.checkScopes()
+		a.CheckScopes()
+		b.CheckScopes()
 	})
 }
 
@@ -467,11 +467,11 @@ func TestPushSkipsPeersWithoutPush(t *testing.T) {
 		ab, ba := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
 		synctest.Wait()
-		opened := ba.opened.Load()
+		opened := ba.Opened()
 		b.SetStreamHandler("/new/1.0.0", func(s network.Stream) { s.Reset() })
 		sb.Push()
 		synctest.Wait()
-		if n := ba.opened.Load(); n != opened {
+		if n := ba.Opened(); n != opened {
 			t.Fatalf("%d pushes sent to a peer without identify/push", n-opened)
 		}
 	})
@@ -486,13 +486,13 @@ func TestPushRefusedMarksPeer(t *testing.T) {
 		b.SetStreamHandler("/new/1.0.0", func(s network.Stream) { s.Reset() })
 		sb.Push()
 		synctest.Wait()
-		if n := ba.opened.Load(); n != 2 {
+		if n := ba.Opened(); n != 2 {
 			t.Fatalf("%d streams opened, want an identify and a push", n)
 		}
 		b.SetStreamHandler("/newer/1.0.0", func(s network.Stream) { s.Reset() })
 		sb.Push()
 		synctest.Wait()
-		if n := ba.opened.Load(); n != 2 {
+		if n := ba.Opened(); n != 2 {
 			t.Fatalf("pushed again to a peer that refused identify/push")
 		}
 	})
@@ -513,7 +513,7 @@ func TestPushPartialUpdate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, sa := newNode(t, "a")
 		b, _ := newNode(t, "b")
-		b.setAddrs("/ip4/127.0.0.1/tcp/1")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1")
 		ab, ba := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab)
 		synctest.Wait()
@@ -532,10 +532,10 @@ func TestPushPartialUpdate(t *testing.T) {
 		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
 			t.Fatal(err)
 		}
-		if protos, _ := a.ps.GetProtocols(b.id); !slices.Equal(protos, []protocol.ID{"/only/1.0.0"}) {
+		if protos, _ := a.Peerstore().GetProtocols(b.ID()); !slices.Equal(protos, []protocol.ID{"/only/1.0.0"}) {
 			t.Errorf("protocols after the push: %v", protos)
 		}
-		if v, _ := a.ps.Get(b.id, AgentVersionKey); v != "b/2" {
+		if v, _ := a.Peerstore().Get(b.ID(), AgentVersionKey); v != "b/2" {
 			t.Errorf("agent version after a push without it: %v", v)
 		}
 
@@ -544,7 +544,7 @@ func TestPushPartialUpdate(t *testing.T) {
 		kb, _ := ic.MarshalPublicKey(pub)
 		m = &message{present: hasPublicKey | hasAgentVersion, publicKey: kb, agentVersion: "evil"}
 		sendPush(t, ba, m.appendDelimited(nil))
-		if v, _ := a.ps.Get(b.id, AgentVersionKey); v != "b/2" {
+		if v, _ := a.Peerstore().Get(b.ID(), AgentVersionKey); v != "b/2" {
 			t.Errorf("agent version after a push with a wrong key: %v", v)
 		}
 
@@ -553,7 +553,7 @@ func TestPushPartialUpdate(t *testing.T) {
 			t.Errorf("oversized push: %v, want ErrReset", err)
 		}
 		synctest.Wait()
-		a.checkScopes()
+		a.CheckScopes()
 	})
 }
 
@@ -575,7 +575,7 @@ func TestPushOneAtATimePerConn(t *testing.T) {
 		if _, err := io.ReadAll(first); err != nil {
 			t.Fatal(err)
 		}
-		if v, _ := a.ps.Get(b.id, AgentVersionKey); v != "b/3" {
+		if v, _ := a.Peerstore().Get(b.ID(), AgentVersionKey); v != "b/3" {
 			t.Errorf("agent version %v after the first push", v)
 		}
 		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
@@ -599,10 +599,10 @@ func TestAddrScopeFiltering(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				a, sa := newNode(t, "a")
 				b, sb := newNode(t, "b")
-				b.setAddrs(all...)
+				b.SetAddrs(all...)
 				ab, ba := connect(a, b, tc.aAddr, tc.bAddr)
 				<-sa.IdentifyWait(ab)
-				if got := a.ps.Addrs(b.id); !sameAddrs(got, addrs(tc.want...)) {
+				if got := a.Peerstore().Addrs(b.ID()); !sameAddrs(got, addrs(tc.want...)) {
 					t.Errorf("a stored %v, want %v", got, tc.want)
 				}
 				// What b sends leaves out loopback addresses off loopback,
@@ -648,7 +648,7 @@ func TestOwnMessageWithoutKey(t *testing.T) {
 		a, _ := newNode(t, "a")
 		b, sb := newNode(t, "b")
 		_, ba := connect(a, b, addrA, addrB)
-		b.ps.RemovePeer(b.id)
+		b.Peerstore().RemovePeer(b.ID())
 		m := sb.ownMessage(ba, sb.currentSnapshot(false))
 		if m.has(hasPublicKey) {
 			t.Error("a public key sent though the peerstore has none")

@@ -50,18 +50,18 @@ func TestRunCounts(t *testing.T) {
 					t.Fatalf("result %+v, want %d up and %d down", res, tc.up, tc.down)
 				}
 				synctest.Wait()
-				in := server.inbound[0]
-				if got := in.read.Load(); got != HeaderSize+tc.up {
+				in := server.Inbound()[0]
+				if got := in.BytesRead(); got != HeaderSize+tc.up {
 					t.Errorf("server read %d bytes, want %d", got, HeaderSize+tc.up)
 				}
-				if got := in.written.Load(); got != tc.down {
+				if got := in.BytesWritten(); got != tc.down {
 					t.Errorf("server wrote %d bytes, want %d", got, tc.down)
 				}
-				if svc := in.scope.Service(); svc != ServiceName {
+				if svc := in.MemScope().Service(); svc != ServiceName {
 					t.Errorf("server stream service = %q", svc)
 				}
-				client.checkScopes()
-				server.checkScopes()
+				client.CheckScopes()
+				server.CheckScopes()
 			})
 		})
 	}
@@ -141,7 +141,7 @@ func TestServerResetsShortHeader(t *testing.T) {
 			t.Fatalf("read error = %v, want ErrReset", err)
 		}
 		synctest.Wait()
-		server.checkScopes()
+		server.CheckScopes()
 		svc.mu.Lock()
 		defer svc.mu.Unlock()
 		if len(svc.streams) != 0 {
@@ -166,7 +166,7 @@ func TestServerTimesOutIdleStream(t *testing.T) {
 				defer s.Close()
 				start := time.Now()
 				if lz, ok := s.(*lazyStream); ok {
-					lz.lazy.Flush()
+					lz.Flush()
 				}
 				if len(tc.send) > 0 {
 					s.Write(tc.send)
@@ -178,7 +178,7 @@ func TestServerTimesOutIdleStream(t *testing.T) {
 					t.Fatalf("reset after %v, want %v", d, IdleTimeout)
 				}
 				synctest.Wait()
-				server.checkScopes()
+				server.CheckScopes()
 			})
 		})
 	}
@@ -197,18 +197,18 @@ func TestServerTimesOutStalledDownload(t *testing.T) {
 		}
 		start := time.Now()
 		synctest.Wait()
-		in := server.inbound[0]
+		in := server.Inbound()[0]
 		time.Sleep(IdleTimeout - time.Nanosecond)
 		synctest.Wait()
-		if in.state.reset.Load() {
+		if in.IsReset() {
 			t.Fatal("stream reset before the idle timeout")
 		}
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
-		if !in.state.reset.Load() {
+		if !in.IsReset() {
 			t.Fatalf("stream not reset %v after the server stalled", time.Since(start))
 		}
-		server.checkScopes()
+		server.CheckScopes()
 	})
 }
 
@@ -217,7 +217,7 @@ func TestRunProgress(t *testing.T) {
 		client, server, _ := pair(t)
 		// Each server write of BufferSize bytes takes 250ms: 1 MiB takes
 		// 16 writes, 4 s.
-		server.writeDelay = 250 * time.Millisecond
+		server.SetWriteDelay(250 * time.Millisecond)
 		var got []Progress
 		res, err := Run(t.Context(), client, server.ID(), 2*MiB, 1*MiB, func(p Progress) { got = append(got, p) })
 		if err != nil {
@@ -250,7 +250,7 @@ func TestRunProgress(t *testing.T) {
 func TestRunCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		client, server, _ := pair(t)
-		server.writeDelay = 100 * time.Millisecond
+		server.SetWriteDelay(100 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(t.Context(), 1050*time.Millisecond)
 		defer cancel()
 		// The spec's timed download: ask for everything, stop in time.
@@ -261,10 +261,10 @@ func TestRunCancelled(t *testing.T) {
 		if res.Downloaded != 10*BufferSize {
 			t.Fatalf("downloaded %d bytes in 1.05 s, want %d", res.Downloaded, 10*BufferSize)
 		}
-		time.Sleep(server.writeDelay) // the server's write in progress fails
+		time.Sleep(server.WriteDelay()) // the server's write in progress fails
 		synctest.Wait()
-		client.checkScopes()
-		server.checkScopes()
+		client.CheckScopes()
+		server.CheckScopes()
 	})
 }
 
@@ -304,7 +304,7 @@ func TestRunErrors(t *testing.T) {
 		if _, err := Run(t.Context(), client, server.ID(), 1, 1, nil); err == nil {
 			t.Fatal("Run against a peer without perf succeeded")
 		}
-		client.memLimit = BufferSize - 1
+		client.SetMemLimit(BufferSize - 1)
 		if _, err := Run(t.Context(), client, server.ID(), 1, 1, nil); !errors.Is(err, network.ErrResourceLimitExceeded) {
 			t.Fatalf("Run without memory: %v", err)
 		}
@@ -314,12 +314,12 @@ func TestRunErrors(t *testing.T) {
 func TestServerMemoryRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		client, server, _ := pair(t)
-		server.memLimit = BufferSize - 1
+		server.SetMemLimit(BufferSize - 1)
 		if _, err := Run(t.Context(), client, server.ID(), 10, 10, nil); !errors.Is(err, network.ErrReset) {
 			t.Fatalf("Run error = %v, want ErrReset", err)
 		}
 		synctest.Wait()
-		server.checkScopes()
+		server.CheckScopes()
 	})
 }
 
@@ -364,5 +364,5 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	server.wg.Wait()
+	server.Wait()
 }

@@ -70,8 +70,8 @@ func TestPingResults(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		client.checkScopes()
-		server.checkScopes()
+		client.CheckScopes()
+		server.CheckScopes()
 	})
 }
 
@@ -143,7 +143,7 @@ func TestPingPayloadMismatch(t *testing.T) {
 			t.Fatalf("PingOnce error = %v, want ErrPayloadMismatch", err)
 		}
 		synctest.Wait()
-		client.checkScopes()
+		client.CheckScopes()
 	})
 }
 
@@ -199,7 +199,7 @@ func TestServerDropsStalledPayload(t *testing.T) {
 			t.Fatalf("reset after %v, want %v", d, IdleTimeout)
 		}
 		synctest.Wait()
-		server.checkScopes()
+		server.CheckScopes()
 	})
 }
 
@@ -245,8 +245,8 @@ func TestServerClosesAfterDialerCloses(t *testing.T) {
 			t.Fatalf("read %d bytes, %v; want %d echoed bytes then EOF", len(got), err, 3*PayloadSize)
 		}
 		synctest.Wait()
-		server.checkScopes()
-		for _, sc := range server.scopes {
+		server.CheckScopes()
+		for _, sc := range server.Scopes() {
 			if sc.Service() != ServiceName {
 				t.Errorf("server stream service = %q, want %q", sc.Service(), ServiceName)
 			}
@@ -278,20 +278,20 @@ func TestServerLimitsStreamsPerPeer(t *testing.T) {
 func TestServerMemoryRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		client, server, _ := pair(t)
-		server.memLimit = PayloadSize - 1
+		server.SetMemLimit(PayloadSize - 1)
 		_, err := PingOnce(t.Context(), client, server.ID())
 		if !errors.Is(err, network.ErrReset) {
 			t.Fatalf("PingOnce error = %v, want ErrReset", err)
 		}
 		synctest.Wait()
-		server.checkScopes()
+		server.CheckScopes()
 	})
 }
 
 func TestClientMemoryRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		client, server, _ := pair(t)
-		client.memLimit = PayloadSize
+		client.SetMemLimit(PayloadSize)
 		_, err := PingOnce(t.Context(), client, server.ID())
 		if !errors.Is(err, network.ErrResourceLimitExceeded) {
 			t.Fatalf("PingOnce error = %v, want ErrResourceLimitExceeded", err)
@@ -362,7 +362,7 @@ func TestPingRecordsLatency(t *testing.T) {
 		client, server := newFakeHost(t), newFakeHost(t)
 		link(client, server)
 		server.SetStreamHandler(ID, echoAfter(4*time.Millisecond, false))
-		h := latencyHost{client, &latencyStore{Memory: client.ps, rtt: map[peer.ID][]time.Duration{}}}
+		h := latencyHost{client, &latencyStore{Memory: client.MemoryPeerstore(), rtt: map[peer.ID][]time.Duration{}}}
 		if _, err := PingOnce(t.Context(), h, server.ID()); err != nil {
 			t.Fatal(err)
 		}
