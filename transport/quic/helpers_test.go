@@ -30,7 +30,7 @@ type countingRcmgr struct {
 	reserves   atomic.Int32 // ReserveMemory calls
 	opened     atomic.Int32
 	done       atomic.Int32
-	released   chan struct{} // one value per ended scope
+	released   chan struct{} // cap 1: a scope ended
 
 	mu    sync.Mutex // guards the following
 	dirs  []network.Direction
@@ -38,7 +38,7 @@ type countingRcmgr struct {
 	peers []peer.ID
 }
 
-func newRcmgr() *countingRcmgr { return &countingRcmgr{released: make(chan struct{}, 1000)} }
+func newRcmgr() *countingRcmgr { return &countingRcmgr{released: make(chan struct{}, 1)} }
 
 type countingScope struct {
 	network.NullScope
@@ -49,7 +49,10 @@ type countingScope struct {
 func (s *countingScope) Done() {
 	s.once.Do(func() {
 		s.m.done.Add(1)
-		s.m.released <- struct{}{}
+		select {
+		case s.m.released <- struct{}{}:
+		default: // a notification is pending already
+		}
 	})
 }
 

@@ -151,8 +151,9 @@ func New(priv ic.PrivKey, rcmgr network.ResourceManager, opts ...Option) (*Trans
 	}
 	t.serverTLS = &stdtls.Config{
 		GetConfigForClient: tlsConfigForClient,
-		// crypto/tls would otherwise prepare session tickets before
-		// GetConfigForClient runs.
+		// No resumption: every handshake proves the peer's identity
+		// anew. The per-handshake configurations say so too; this one
+		// keeps crypto/tls from setting up ticket keys at all.
 		SessionTicketsDisabled: true,
 	}
 	return t, nil

@@ -197,7 +197,10 @@ func portOf(a net.Addr) string {
 // TestResourceManagerRefusal: refusals in either direction fail the
 // connection and leave no scope open.
 func TestResourceManagerRefusal(t *testing.T) {
-	a, b := newNode(t), newNode(t)
+	// A refused client's Initial packets may still be in flight when the
+	// listener accepts again; each starts a handshake (and opens a scope)
+	// that ends only with the listener's handshake timeout, kept short.
+	a, b := newNode(t), newNode(t, quic.WithHandshakeTimeout(time.Second))
 	l := listen(t, b, "/ip4/127.0.0.1/udp/0/quic-v1")
 
 	// Outbound: nothing is sent.
