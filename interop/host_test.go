@@ -17,6 +17,7 @@ import (
 	"github.com/p2pnet/p2pnet/proto/perf"
 	"github.com/p2pnet/p2pnet/proto/ping"
 	"github.com/p2pnet/p2pnet/protocol"
+	"github.com/p2pnet/p2pnet/rcmgr"
 
 	lphost "github.com/libp2p/go-libp2p/core/host"
 	lpnetwork "github.com/libp2p/go-libp2p/core/network"
@@ -26,12 +27,29 @@ import (
 	lpping "github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
+// interopLimits are the default limits with room for the tests' 100
+// concurrent streams of one protocol from one peer: the default allows
+// 64 per protocol and peer, as go-libp2p's does, and resets the rest.
+func interopLimits(t testing.TB) p2pnet.Option {
+	t.Helper()
+	l := rcmgr.DefaultLimits()
+	l.ProtocolPeerDefault.StreamsInbound = 1024
+	l.ProtocolPeerDefault.Streams = 2048
+	rm, err := rcmgr.New(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.Close() })
+	return p2pnet.ResourceManager(rm)
+}
+
 func ourHost(t testing.TB, security string) *p2pnet.Host {
 	t.Helper()
 	h, err := p2pnet.New(
 		p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		p2pnet.Security(securityIDs[security]),
 		p2pnet.UserAgent("p2pnet-interop"),
+		interopLimits(t),
 	)
 	if err != nil {
 		t.Fatal(err)

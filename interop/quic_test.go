@@ -30,6 +30,7 @@ func goQUICHost(t testing.TB) lphost.Host {
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"),
 		libp2p.Transport(lptcp.NewTCPTransport),
 		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.ResourceManager(&lpnetwork.NullResourceManager{}), // see goHost
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func goQUICHost(t testing.TB) lphost.Host {
 
 func ourQUICHost(t testing.TB) *p2pnet.Host {
 	t.Helper()
-	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"))
+	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"), interopLimits(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	lphost "github.com/libp2p/go-libp2p/core/host"
+	lpnetwork "github.com/libp2p/go-libp2p/core/network"
 	lpyamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	lpnoise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	lptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -48,6 +49,10 @@ func goHost(t testing.TB, security string) lphost.Host {
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.Transport(lptcp.NewTCPTransport),
 		libp2p.Muxer(lpyamux.ID, lpyamux.DefaultTransport),
+		// go-libp2p's default limits allow 64 inbound streams per protocol
+		// and peer; the tests run 100 at once to test the wire, not
+		// go-libp2p's limits.
+		libp2p.ResourceManager(&lpnetwork.NullResourceManager{}),
 	}
 	switch security {
 	case "noise":
