@@ -1,3 +1,4 @@
+// p2pnet is dual-licensed under MIT and Apache-2.0 (LICENSE, LICENSE-MIT, LICENSE-APACHE).
 module github.com/p2pnet/p2pnet
 
 go 1.26.0

@@ -29,6 +29,9 @@ type config struct {
 
 	upgradeTimeout time.Duration
 	maxInflight    int
+
+	perf        bool
+	forgetAfter time.Duration
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says
@@ -45,8 +48,9 @@ var DefaultListenAddrs = []string{
 
 func defaultConfig() config {
 	return config{
-		security:  []protocol.ID{noise.ID, tls.ID},
-		userAgent: DefaultUserAgent,
+		security:    []protocol.ID{noise.ID, tls.ID},
+		userAgent:   DefaultUserAgent,
+		forgetAfter: DefaultForgetPeersAfter,
 	}
 }
 
@@ -61,11 +65,14 @@ func Identity(priv ic.PrivKey) Option {
 	}
 }
 
-// ListenAddrs sets the addresses to listen on, replacing the default
-// (DefaultListenAddrs). Giving none listens nowhere: the host only dials.
+// ListenAddrs adds addresses to listen on; given more than once, the
+// addresses add up. Without it the host listens on DefaultListenAddrs,
+// skipping those that fail (a machine without IPv6, say); with it, New
+// fails if any given address fails, naming each. ListenAddrs() with no
+// address listens nowhere: the host only dials.
 func ListenAddrs(addrs ...ma.Multiaddr) Option {
 	return func(c *config) error {
-		c.listen = append([]ma.Multiaddr(nil), addrs...)
+		c.listen = append(c.listen, addrs...)
 		c.listenSet = true
 		return nil
 	}
@@ -74,7 +81,6 @@ func ListenAddrs(addrs ...ma.Multiaddr) Option {
 // ListenAddrStrings is ListenAddrs with addresses in text form.
 func ListenAddrStrings(addrs ...string) Option {
 	return func(c *config) error {
-		c.listen = c.listen[:0]
 		for _, s := range addrs {
 			a, err := ma.NewMultiaddr(s)
 			if err != nil {
@@ -158,6 +164,34 @@ func InboundHandshakes(timeout time.Duration, maxInflight int) Option {
 func UserAgent(ua string) Option {
 	return func(c *config) error {
 		c.userAgent = ua
+		return nil
+	}
+}
+
+// EnablePerf serves the perf protocol (/perf/1.0.0), which lets any peer
+// make the host send and receive as much data as it asks for. Default:
+// off, as the perf spec advises for public nodes; `p2pnet listen` turns
+// it on unless given --no-perf.
+func EnablePerf() Option {
+	return func(c *config) error {
+		c.perf = true
+		return nil
+	}
+}
+
+// ForgetPeersAfter sets how long after a peer's last connection closes
+// the host forgets the peer: its keys, protocols, metadata and latency
+// leave the peerstore (its addresses expire by their own TTLs), so that
+// peers that come and go do not grow the host's memory. A peer that
+// connects again in time is kept. Default: DefaultForgetPeersAfter, one
+// minute, as in go-libp2p. Zero forgets at once; a negative duration is
+// an error.
+func ForgetPeersAfter(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("p2pnet: ForgetPeersAfter: negative duration %v", d)
+		}
+		c.forgetAfter = d
 		return nil
 	}
 }

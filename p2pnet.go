@@ -14,6 +14,7 @@ package p2pnet
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -56,6 +57,8 @@ type Host struct {
 	router multistream.Router[network.StreamHandler]
 
 	ownRcmgr *rcmgr.Manager // closed by Close; nil when the user gave one
+
+	forget *forgetter // forgets disconnected peers (forget.go)
 
 	ids  *identify.Service
 	ping *ping.Service
@@ -173,14 +176,15 @@ func New(opts ...Option) (_ *Host, err error) {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	h.ids.Start()
+	h.forget = h.startForgetting(cfg.forgetAfter)
 	h.ping = ping.NewService(h)
-	h.perf = perf.NewService(h)
+	if cfg.perf {
+		h.perf = perf.NewService(h)
+	}
 
-	if len(cfg.listen) > 0 {
-		if err := sw.Listen(cfg.listen...); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("p2pnet: %w", err)
-		}
+	if err := h.listen(cfg.listen, !cfg.listenSet); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
 }
@@ -194,13 +198,36 @@ func (h *Host) Network() network.Network { return h.swarm }
 // Peerstore returns the host's peerstore.
 func (h *Host) Peerstore() peerstore.Peerstore { return h.ps }
 
-// Addrs returns the addresses the host listens on, with unspecified
-// addresses expanded to the machine's interface addresses.
-func (h *Host) Addrs() []ma.Multiaddr {
-	addrs, err := h.swarm.InterfaceListenAddresses()
-	if err != nil {
-		return h.swarm.ListenAddresses()
+// listen listens on addrs. Every address the user gave must work: the
+// error names each one that failed. Of the default addresses, those that
+// fail are skipped (a machine without IPv6, say) as long as one works.
+func (h *Host) listen(addrs []ma.Multiaddr, defaults bool) error {
+	var errs []error
+	for _, a := range addrs {
+		if err := h.swarm.Listen(a); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	switch {
+	case len(errs) == 0:
+		return nil
+	case defaults && len(errs) < len(addrs):
+		for _, err := range errs {
+			slog.Debug("default listen address skipped", "err", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("p2pnet: %w", errors.Join(errs...))
+}
+
+// Addrs returns the addresses others can dial the host at: the listen
+// addresses with unspecified ones expanded to the machine's interface
+// addresses, without link-local or other addresses that need a zone,
+// without duplicates, in a stable order: public, then private, then
+// loopback; TCP, then QUIC, then other transports within each; IPv4
+// before IPv6. See swarm.Swarm.InterfaceListenAddresses.
+func (h *Host) Addrs() []ma.Multiaddr {
+	addrs, _ := h.swarm.InterfaceListenAddresses()
 	return addrs
 }
 
@@ -234,16 +261,25 @@ func (h *Host) Connect(ctx context.Context, pi peer.AddrInfo) error {
 
 // SetStreamHandler serves protocol pid with handler: streams the remote
 // opens for pid reach handler with their protocol negotiated. The
-// handler owns the stream and must Close or Reset it.
+// handler owns the stream and must Close or Reset it. A nil handler is a
+// programming error: SetStreamHandler panics at once, as
+// net/http.Handle does, rather than when a peer opens a stream.
 func (h *Host) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	if handler == nil {
+		panic("p2pnet: SetStreamHandler(" + string(pid) + ") with a nil handler")
+	}
 	h.router.AddHandler(pid, handler)
 	h.protocolsChanged()
 }
 
 // SetStreamHandlerMatch serves every protocol that match accepts with
 // handler; pid names the registration (for RemoveStreamHandler and for
-// what identify announces).
+// what identify announces). A nil match or handler makes it panic at
+// once, like SetStreamHandler.
 func (h *Host) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
+	if handler == nil || match == nil {
+		panic("p2pnet: SetStreamHandlerMatch(" + string(pid) + ") with a nil handler or match function")
+	}
 	h.router.AddHandlerMatch(pid, match, handler)
 	h.protocolsChanged()
 }
@@ -284,6 +320,7 @@ func (h *Host) handleStream(s network.Stream) {
 // returns when everything the host started has ended.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.stopForgetting(h.forget)
 		if h.ids != nil {
 			h.ids.Close()
 		}

@@ -50,6 +50,7 @@ func ourHost(t testing.TB, security string) *p2pnet.Host {
 		p2pnet.Security(securityIDs[security]),
 		p2pnet.UserAgent("p2pnet-interop"),
 		interopLimits(t),
+		p2pnet.EnablePerf(),
 	)
 	if err != nil {
 		t.Fatal(err)

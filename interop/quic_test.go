@@ -41,7 +41,7 @@ func goQUICHost(t testing.TB) lphost.Host {
 
 func ourQUICHost(t testing.TB) *p2pnet.Host {
 	t.Helper()
-	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"), interopLimits(t))
+	h, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"), interopLimits(t), p2pnet.EnablePerf())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,6 +106,7 @@ func FuzzLazyClient(f *testing.F) {
 		lc := NewLazyClient(c, proto)
 		b := make([]byte, 64)
 		n, err := lc.Read(b)
+		closeWant := err // Close reports a failed negotiation
 		switch {
 		case err == nil:
 			if !bytes.HasPrefix(data, hs) || !bytes.Equal(b[:n], data[len(hs):len(hs)+n]) {
@@ -115,6 +116,7 @@ func FuzzLazyClient(f *testing.F) {
 			if !bytes.Equal(data, hs) {
 				t.Fatalf("Read = EOF from %q", data)
 			}
+			closeWant = nil
 		default:
 			if bytes.HasPrefix(data, hs) {
 				t.Fatalf("Read failed with %v on a valid answer %q", err, data)
@@ -123,8 +125,8 @@ func FuzzLazyClient(f *testing.F) {
 				t.Fatalf("Write after failed Read: %v, want %v", werr, err)
 			}
 		}
-		if err := lc.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
+		if err := lc.Close(); err != closeWant {
+			t.Fatalf("Close: %v, want %v", err, closeWant)
 		}
 	})
 }

@@ -4,27 +4,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2pnet/p2pnet/protocol"
 )
 
+// AnswerTimeout bounds how long Close and CloseWrite of a [LazyConn] wait
+// for the listener's answer when no read deadline is set. It is the
+// listener's usual bound on negotiation.
+const AnswerTimeout = 10 * time.Second
+
 // LazyConn is the dialer side of multistream-select for one protocol that
 // does not wait for the listener's answer: the header and proposal go out
 // with the data of the first Write, in one write to the wrapped stream, and
-// the listener's header and echo are read and checked by the first Read.
-// A request thus costs one round trip.
+// the listener's header and answer are read by the first Read, or by Close
+// or CloseWrite if they come first. A request thus costs one round trip.
 //
-// If the listener refuses the protocol, Read returns a [*NotSupportedError]
-// (matching [ErrNotSupported]), and so does every Read and Write after it.
-// Data written before the answer arrived is lost.
+// A listener that refuses the protocol drops the data written before its
+// answer arrived. The refusal, a [*NotSupportedError] matching
+// [ErrNotSupported], is reported:
+//
+//   - by the first Read, and every Read after it;
+//   - by every Write once the answer has been read (a Write before that
+//     succeeds: it cannot know);
+//   - by Close and CloseWrite, always: when the answer has not been read
+//     yet they wait for it, so that data written to a listener that
+//     refuses it never passes for sent. A protocol that only writes learns
+//     of the refusal from Close.
+//
+// Any other failure to negotiate (a bad answer, the stream failing while
+// reading it) is reported in the same places, in the same way. Close and
+// CloseWrite wait for the answer until the read deadline set with
+// SetDeadline or SetReadDeadline, or for [AnswerTimeout] when there is
+// none; when that passes first, negotiation has failed with an error
+// matching [os.ErrDeadlineExceeded], which they return, and which every
+// later call returns too.
 //
 // Like a net.Conn, a LazyConn may be used by one reading and one writing
 // goroutine at the same time, and Close may be called from any goroutine.
+// A Close that comes while a Read waits for the answer waits for it too,
+// then closes the stream, which ends the Read.
 type LazyConn struct {
 	rwc   io.ReadWriteCloser
 	proto protocol.ID
+	idErr error // proto is not a valid protocol ID: nothing is ever sent
 
 	// The write half of the handshake is sent by whoever first needs it
 	// sent: the first Write (with its data), or Read, Flush, CloseWrite or
@@ -37,20 +63,36 @@ type LazyConn struct {
 	werr       error          // set before sent is done and sendFailed stored; sticky
 	sendFailed atomic.Bool    // the handshake write returned werr
 
-	// failErr is why negotiation failed: set once, before failed is
-	// stored, by the constructor or the reader holding rmu.
-	failed  atomic.Bool
-	failErr error
+	// The outcome of negotiation is settled once: by the reader of the
+	// answer (see answerLocked), or by a Close or CloseWrite whose wait for
+	// it expired, whichever comes first. failErr is set before failed is
+	// stored and never changes after; a nil failErr once settled means the
+	// listener accepted.
+	omu      sync.Mutex    // guards settled and answered
+	settled  bool          // the outcome is known
+	answered chan struct{} // made by a waiter, closed when settled
+	failed   atomic.Bool
+	failErr  error
 
 	// passthrough is set once the answer has been read and accepted and
 	// no bytes read with it are left: Read then goes straight to rwc.
 	passthrough atomic.Bool
 
-	rmu        sync.Mutex // guards the following; held by Read until passthrough
-	rdone      bool       // the answer has been read (or reading it failed)
+	// rmu is held by Read until passthrough, and by a Close or CloseWrite
+	// reading the answer. Whoever holds it while the outcome is not settled
+	// settles it before letting go, so a waiter that cannot take it waits
+	// for answered instead.
+	rmu        sync.Mutex // guards the following
+	rdone      bool       // the answer has been read, or will never be
 	pending    []byte     // bytes read after the answer, not yet returned
 	pendingBuf *[]byte    // pooled buffer behind pending
 	pendingErr error      // read error that came with pending, returned after it
+
+	dmu          sync.Mutex // guards readDeadline
+	readDeadline time.Time  // set with SetDeadline or SetReadDeadline
+
+	closeOnce sync.Once
+	closeErr  error // what rwc.Close returned
 }
 
 // NewLazyClient wraps rwc, on which proto will be proposed. Nothing is
@@ -61,8 +103,10 @@ type LazyConn struct {
 func NewLazyClient(rwc io.ReadWriteCloser, proto protocol.ID) *LazyConn {
 	l := &LazyConn{rwc: rwc, proto: proto}
 	if err := validateID(proto); err != nil {
+		l.idErr = err
 		l.claimed.Store(true)
 		l.werr = err
+		l.settled = true
 		l.failErr = err
 		l.failed.Store(true)
 		return l
@@ -73,8 +117,11 @@ func NewLazyClient(rwc io.ReadWriteCloser, proto protocol.ID) *LazyConn {
 
 // Write writes b. The first Write sends the handshake and as much of b as
 // fits in a small buffer in one write to the wrapped stream (the rest, if
-// any, in a second one); it does not wait for the listener's answer. Once a
-// Read has seen negotiation fail, Write returns the same error.
+// any, in a second one); it does not wait for the listener's answer, so
+// data written before a refusal arrives is accepted here and dropped by
+// the listener. Once negotiation has failed (the answer read by Read,
+// CloseWrite or Close was a refusal, or waiting for it timed out), Write
+// returns that error.
 func (l *LazyConn) Write(b []byte) (int, error) {
 	if l.failed.Load() {
 		return 0, l.failErr
@@ -127,24 +174,18 @@ func (l *LazyConn) sendHandshake(b []byte) (int, error) {
 
 // Read reads data sent by the listener after its answer. The first Read
 // sends the handshake if nothing has been written yet, then reads the
-// listener's header and answer and checks them; an error doing so is
-// returned by every later Read and Write. A Read into an empty b returns
-// once the answer has been checked, so Read(nil) waits for negotiation.
+// listener's header and answer and checks them, unless CloseWrite has
+// done so; an error doing so is returned by every later Read and Write. A
+// Read into an empty b returns once the answer has been checked, so
+// Read(nil) waits for negotiation.
 func (l *LazyConn) Read(b []byte) (int, error) {
 	if l.passthrough.Load() {
 		return l.rwc.Read(b)
 	}
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
-	if !l.rdone && !l.failed.Load() {
-		l.rdone = true
-		if err := l.readAnswerLocked(); err != nil {
-			l.failErr = err
-			l.failed.Store(true)
-		}
-	}
-	if l.failed.Load() {
-		return 0, l.failErr
+	if err := l.answerLocked(); err != nil {
+		return 0, err
 	}
 	if len(b) == 0 {
 		return 0, nil
@@ -168,6 +209,118 @@ func (l *LazyConn) Read(b []byte) (int, error) {
 	}
 	l.passthrough.Store(true)
 	return l.rwc.Read(b)
+}
+
+// answerLocked reads the listener's answer unless it has been read, and
+// returns the outcome of negotiation: nil if the listener accepted. The
+// caller holds rmu.
+func (l *LazyConn) answerLocked() error {
+	if !l.rdone {
+		l.rdone = true
+		var err error
+		if !l.failed.Load() { // a wait for the answer may have expired
+			err = l.readAnswerLocked()
+		}
+		l.settle(err)
+	}
+	if l.failed.Load() {
+		if l.pendingBuf != nil { // read with an answer that came too late
+			putBuf(l.pendingBuf)
+			l.pending, l.pendingBuf, l.pendingErr = nil, nil, nil
+		}
+		return l.failErr
+	}
+	return nil
+}
+
+// settle records the outcome of negotiation, err (nil: accepted), unless
+// it is already settled, and wakes those waiting for it. It reports
+// whether err became the outcome.
+func (l *LazyConn) settle(err error) bool {
+	l.omu.Lock()
+	defer l.omu.Unlock()
+	if l.settled {
+		return false
+	}
+	l.settled = true
+	if err != nil {
+		l.failErr = err
+		l.failed.Store(true)
+	}
+	if l.answered != nil {
+		close(l.answered)
+	}
+	return true
+}
+
+// outcome returns a channel closed once negotiation is settled, or nil if
+// it is; then err is its outcome.
+func (l *LazyConn) outcome() (wait <-chan struct{}, err error) {
+	l.omu.Lock()
+	defer l.omu.Unlock()
+	if l.settled {
+		return nil, l.failErr
+	}
+	if l.answered == nil {
+		l.answered = make(chan struct{})
+	}
+	return l.answered, nil
+}
+
+// awaitAnswer returns the outcome of negotiation, waiting for the
+// listener's answer if it is not known yet: reading it unless a Read is,
+// until the read deadline or for AnswerTimeout. If that passes first,
+// negotiation fails with a timeout error and interrupt is called to end
+// the read of the answer.
+func (l *LazyConn) awaitAnswer(interrupt func()) error {
+	wait, err := l.outcome()
+	if wait == nil {
+		return err
+	}
+	d, byDeadline := l.answerBound()
+	fired := make(chan struct{})
+	t := time.AfterFunc(d, func() {
+		defer close(fired)
+		if l.settle(l.timeoutError(byDeadline)) {
+			interrupt()
+		}
+	})
+	defer func() {
+		if !t.Stop() {
+			<-fired // interrupt has returned
+		}
+	}()
+	if l.rmu.TryLock() {
+		// No Read holds it: read the answer here, keeping what follows
+		// it for Read.
+		defer l.rmu.Unlock()
+		return l.answerLocked()
+	}
+	// A Read holds rmu: it settles the outcome before letting go, or it
+	// is settled already.
+	<-wait
+	_, err = l.outcome()
+	return err
+}
+
+// answerBound returns how long to wait for the answer, and whether that
+// is until the read deadline.
+func (l *LazyConn) answerBound() (d time.Duration, byDeadline bool) {
+	l.dmu.Lock()
+	dl := l.readDeadline
+	l.dmu.Unlock()
+	if dl.IsZero() {
+		return AnswerTimeout, false
+	}
+	return time.Until(dl), true
+}
+
+// timeoutError says that the answer did not come in time.
+func (l *LazyConn) timeoutError(byDeadline bool) error {
+	if byDeadline {
+		return fmt.Errorf("multistream: no answer to %q before the read deadline: %w", l.proto, os.ErrDeadlineExceeded)
+	}
+	return fmt.Errorf("multistream: no answer to %q within %v: %w", l.proto, AnswerTimeout, os.ErrDeadlineExceeded)
 }
 
 // readAnswerLocked sends the handshake unless someone has, then reads the
@@ -236,10 +389,30 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
-// CloseWrite sends the handshake if nothing has been written yet, then
-// closes the wrapped stream for writing. It fails with an error matching
+// readDeadliner is what SetReadDeadline needs of the wrapped stream.
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
+// deadliner is what SetDeadline needs of the wrapped stream.
+type deadliner interface {
+	SetDeadline(t time.Time) error
+}
+
+// CloseWrite sends the handshake if nothing has been written yet, closes
+// the wrapped stream for writing, then waits for the listener's answer if
+// no one has read it yet (see [LazyConn] for how long) and returns the
+// outcome of negotiation: nil if the listener accepted, its refusal (a
+// [*NotSupportedError]) if it refused. Data that came with the answer is
+// kept for Read. CloseWrite does not close the stream, even after a
+// refusal: Close does. It fails with an error matching
 // errors.ErrUnsupported, sending nothing, if the wrapped stream has no
 // CloseWrite method.
+//
+// If the wait expires, CloseWrite ends the read of the answer by setting
+// the wrapped stream's read deadline to a past time (or, if it has no
+// SetReadDeadline method, by closing it) and returns an error matching
+// [os.ErrDeadlineExceeded].
 func (l *LazyConn) CloseWrite() error {
 	cw, ok := l.rwc.(closeWriter)
 	if !ok {
@@ -249,21 +422,89 @@ func (l *LazyConn) CloseWrite() error {
 	if err := cw.CloseWrite(); err != nil {
 		return err
 	}
-	return ferr
+	if ferr != nil {
+		return ferr
+	}
+	return l.awaitAnswer(l.interruptRead)
 }
 
-// Close sends the handshake if nothing has been written yet, then closes
-// the wrapped stream. It does not wait for the listener's answer, nor for a
-// handshake another goroutine is writing: like network.MuxedStream's Close,
-// it interrupts reads and writes in progress. A caller that needs the
-// answer calls CloseWrite and reads until EOF first.
+// interruptRead ends a read of rwc in progress, for good: negotiation has
+// failed, so rwc is not read again. A read deadline that has passed does
+// that already.
+func (l *LazyConn) interruptRead() {
+	d, ok := l.rwc.(readDeadliner)
+	if !ok {
+		_ = l.closeRWC()
+		return
+	}
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	if dl := l.readDeadline; !dl.IsZero() && !time.Now().Before(dl) {
+		return
+	}
+	_ = d.SetReadDeadline(time.Unix(1, 0))
+}
+
+// Close sends the handshake if nothing has been written yet, waits for the
+// listener's answer if no one has read it yet (see [LazyConn] for how
+// long), then closes the wrapped stream whatever the answer. It returns
+// the outcome of negotiation if it failed: the listener's refusal (a
+// [*NotSupportedError]), or an error matching [os.ErrDeadlineExceeded] if
+// the answer did not come in time; otherwise what closing the wrapped
+// stream returned. Close interrupts a Read or Write in progress, once the
+// answer is known. Calling Close again returns the same error.
+//
+// If proto is not a valid protocol ID, Close just closes the stream.
 func (l *LazyConn) Close() error {
-	var herr error
+	if l.idErr != nil {
+		return l.closeRWC()
+	}
+	var err error
 	if l.claimed.CompareAndSwap(false, true) {
-		_, herr = l.sendHandshake(nil)
+		_, err = l.sendHandshake(nil)
 	}
-	if err := l.rwc.Close(); err != nil {
-		return err
+	if err == nil {
+		err = l.awaitAnswer(func() { _ = l.closeRWC() })
 	}
-	return herr
+	if cerr := l.closeRWC(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeRWC closes rwc once and returns what that returned.
+func (l *LazyConn) closeRWC() error {
+	l.closeOnce.Do(func() { l.closeErr = l.rwc.Close() })
+	return l.closeErr
+}
+
+// SetReadDeadline sets the wrapped stream's read deadline, which bounds
+// Read and the wait of Close and CloseWrite for the listener's answer; the
+// zero time means none (Close and CloseWrite then wait for at most
+// [AnswerTimeout]). It fails with an error matching errors.ErrUnsupported
+// if the wrapped stream has no SetReadDeadline method.
+func (l *LazyConn) SetReadDeadline(t time.Time) error {
+	d, ok := l.rwc.(readDeadliner)
+	if !ok {
+		return fmt.Errorf("multistream: %T has no read deadline: %w", l.rwc, errors.ErrUnsupported)
+	}
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	l.readDeadline = t
+	return d.SetReadDeadline(t)
+}
+
+// SetDeadline sets the wrapped stream's read and write deadlines; the read
+// deadline bounds the wait of Close and CloseWrite too, as with
+// SetReadDeadline. It fails with an error matching errors.ErrUnsupported
+// if the wrapped stream has no SetDeadline method.
+func (l *LazyConn) SetDeadline(t time.Time) error {
+	d, ok := l.rwc.(deadliner)
+	if !ok {
+		return fmt.Errorf("multistream: %T has no deadlines: %w", l.rwc, errors.ErrUnsupported)
+	}
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	l.readDeadline = t
+	return d.SetDeadline(t)
 }

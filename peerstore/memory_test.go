@@ -102,11 +102,8 @@ func TestAddrTTLExpiry(t *testing.T) {
 		t.Errorf("PeersWithAddrs = %v after expiry", got)
 	}
 	m.GC()
-	m.mu.RLock()
-	n := len(m.addrs)
-	m.mu.RUnlock()
-	if n != 0 {
-		t.Errorf("GC left %d peers' address books", n)
+	if n := m.Len(); n != 0 {
+		t.Errorf("GC left %d peers' records", n)
 	}
 }
 

@@ -4,7 +4,10 @@
 //
 // Peerstore is the interface the network depends on; New returns the
 // in-memory implementation, safe for concurrent use, whose address expiry
-// runs on an injectable clock.
+// runs on an injectable clock. What it keeps per peer is bounded (see
+// MaxProtocols and the other limits), and RemovePeer forgets everything
+// but a peer's addresses, which expire by their TTLs: a peer forgotten
+// and expired costs no memory.
 //
 // It is a vocabulary package: it imports only peer, crypto and protocol
 // of p2pnet's.
@@ -64,6 +67,7 @@ type Peerstore interface {
 	KeyBook
 	ProtoBook
 	PeerMetadata
+	Metrics
 
 	// PeerInfo returns the peer and its current addresses.
 	PeerInfo(peer.ID) peer.AddrInfo
@@ -71,9 +75,19 @@ type Peerstore interface {
 	// Peers returns every peer with addresses or keys in the store.
 	Peers() []peer.ID
 
-	// RemovePeer forgets the peer's keys, protocols and metadata. Its
-	// addresses are left to expire, as in libp2p.
+	// RemovePeer forgets the peer's keys, protocols, metadata and
+	// latency. Its addresses are left to expire, as in libp2p.
 	RemovePeer(peer.ID)
+}
+
+// Metrics holds measurements of peers.
+type Metrics interface {
+	// RecordLatency adds a round-trip time to the peer's exponentially
+	// weighted moving average.
+	RecordLatency(peer.ID, time.Duration)
+	// LatencyEWMA returns the peer's average round-trip time, or 0 if
+	// none was recorded.
+	LatencyEWMA(peer.ID) time.Duration
 }
 
 // AddrBook holds peers' addresses, each with an expiry.
@@ -122,9 +136,13 @@ type KeyBook interface {
 type ProtoBook interface {
 	// GetProtocols returns the protocols p supports.
 	GetProtocols(p peer.ID) ([]protocol.ID, error)
-	// AddProtocols adds to the protocols p supports.
+	// AddProtocols adds to the protocols p supports. An implementation
+	// may bound how many it keeps and how long each may be; a refusal
+	// changes nothing and returns an error (for Memory, wrapping
+	// ErrTooManyProtocols or ErrProtocolTooLong).
 	AddProtocols(p peer.ID, protos ...protocol.ID) error
-	// SetProtocols replaces the protocols p supports.
+	// SetProtocols replaces the protocols p supports, with the bounds of
+	// AddProtocols.
 	SetProtocols(p peer.ID, protos ...protocol.ID) error
 	// RemoveProtocols removes protocols from those p supports.
 	RemoveProtocols(p peer.ID, protos ...protocol.ID) error
@@ -141,6 +159,9 @@ type ProtoBook interface {
 type PeerMetadata interface {
 	// Get returns the value stored for p under key, or ErrNotFound.
 	Get(p peer.ID, key string) (interface{}, error)
-	// Put stores val for p under key.
+	// Put stores val for p under key. An implementation may bound the
+	// number of keys and the size of values; a refusal changes nothing
+	// and returns an error (for Memory, wrapping ErrTooManyMetadataKeys
+	// or ErrMetadataTooLarge).
 	Put(p peer.ID, key string, val interface{}) error
 }

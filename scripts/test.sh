@@ -12,6 +12,18 @@ fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go 1.26 is needed (https://go.dev/dl)"; exit 1; }
 export PATH="$(go env GOPATH)/bin:$PATH"
 
+# The race detector needs cgo, hence a C compiler.
+if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "== installing gcc (the race detector needs a C compiler)"
+		apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+	else
+		echo "test.sh: go test -race needs a C compiler: install gcc (Debian/Ubuntu: sudo apt-get install gcc)"
+		exit 1
+	fi
+fi
+export CGO_ENABLED=1
+
 STATICCHECK_VERSION=v0.8.2
 if ! staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 	echo "== installing staticcheck $STATICCHECK_VERSION"
@@ -36,6 +48,12 @@ done
 
 echo "== go test -race (main module)"
 go test -race -shuffle=on -timeout 20m ./...
+
+if [ -f interop/js/package.json ]; then
+	echo "== npm ci (interop/js: js-libp2p for the interop tests)"
+	command -v npm >/dev/null 2>&1 || { echo "test.sh: npm (with Node.js 20 or later) is needed for the js-libp2p interop tests"; exit 1; }
+	npm ci --prefix interop/js --no-audit --no-fund
+fi
 
 if [ -f interop/go.mod ]; then
 	echo "== go test -race (interop against go-libp2p)"

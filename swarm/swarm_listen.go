@@ -8,7 +8,6 @@ import (
 	"github.com/p2pnet/p2pnet/transport"
 
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // listener is a transport listener and the address it listens on.
@@ -93,25 +92,4 @@ func (s *Swarm) ListenAddresses() []ma.Multiaddr {
 		out = append(out, l.addr)
 	}
 	return out
-}
-
-// InterfaceListenAddresses returns the listen addresses with /ip4/0.0.0.0
-// and /ip6/:: expanded to the addresses of the machine's interfaces.
-func (s *Swarm) InterfaceListenAddresses() ([]ma.Multiaddr, error) {
-	addrs := s.ListenAddresses()
-	unspecified := false
-	for _, a := range addrs {
-		if manet.IsIPUnspecified(a) {
-			unspecified = true
-			break
-		}
-	}
-	if !unspecified {
-		return addrs, nil
-	}
-	ifaces, err := manet.InterfaceMultiaddrs()
-	if err != nil {
-		return nil, fmt.Errorf("swarm: interface addresses: %w", err)
-	}
-	return manet.ResolveUnspecifiedAddresses(addrs, ifaces)
 }

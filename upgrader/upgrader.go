@@ -6,7 +6,11 @@
 //
 // On the dialing side the security protocol is proposed lazily: the
 // multistream-select header and proposal travel in the same packet as
-// the first handshake message, saving a round trip.
+// the first handshake message, saving a round trip. A listener that
+// refuses it reads that handshake message as its next proposal and
+// drops the connection, so the other protocols are offered on a fresh
+// connection (see [Upgrader.UpgradeOutbound]); the protocol the peer
+// took is remembered, and the next dial to it proposes that one first.
 //
 // It may import transport, multistream, sec, network and the vocabulary
 // packages. It never imports a particular security protocol or
@@ -18,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
@@ -45,6 +51,10 @@ const (
 	// DefaultAcceptQueue is how many upgraded inbound connections may wait
 	// for Accept.
 	DefaultAcceptQueue = 16
+	// MaxKnownSecurity is how many peers' security protocols an Upgrader
+	// remembers after a fallback; beyond it, an arbitrary entry is
+	// forgotten.
+	MaxKnownSecurity = 4096
 )
 
 // Errors of the upgrader. They are wrapped with details.
@@ -97,6 +107,12 @@ type Upgrader struct {
 	muxIDs    []protocol.ID
 	secRouter multistream.Router[sec.Transport]
 	muxRouter multistream.Router[network.Multiplexer]
+
+	knownMu sync.Mutex // guards the following
+	// known maps a peer that refused our first choice to the security
+	// protocol it took after a fallback. Only outbound upgrades add
+	// entries, and only once the peer has proven its ID.
+	known map[peer.ID]protocol.ID
 }
 
 // New returns an Upgrader.
@@ -119,7 +135,7 @@ func New(cfg Config) (*Upgrader, error) {
 	if cfg.MaxInflightInbound <= 0 {
 		cfg.MaxInflightInbound = DefaultMaxInflightInbound
 	}
-	u := &Upgrader{cfg: cfg}
+	u := &Upgrader{cfg: cfg, known: make(map[peer.ID]protocol.ID)}
 	for _, s := range cfg.Security {
 		u.secIDs = append(u.secIDs, s.ID())
 		u.secRouter.AddHandler(s.ID(), s)
@@ -135,33 +151,79 @@ func New(cfg Config) (*Upgrader, error) {
 // building security transports.
 func (u *Upgrader) MuxerIDs() []protocol.ID { return append([]protocol.ID(nil), u.muxIDs...) }
 
+// Redial opens a fresh raw connection to the address of the dial being
+// upgraded, for [Upgrader.UpgradeOutbound]'s security fallback. It
+// returns the connection and its local address, or an error after
+// closing whatever it opened. It must give up when ctx ends.
+type Redial func(ctx context.Context) (raw net.Conn, laddr ma.Multiaddr, err error)
+
 // Upgrade secures and multiplexes raw. dir says who dialed; for an
 // outbound connection p is the peer that must answer, for an inbound one
 // it may be empty. scope is the connection's resource scope, fresh from
 // OpenConnection; Upgrade moves it to the peer's scope.
 //
+// An outbound Upgrade proposes only one security protocol (the first
+// configured, or the one p took last time): it is UpgradeOutbound
+// without a way to redial.
+//
 // Upgrade owns raw and scope: when it fails, it has closed raw and ended
 // scope.
 func (u *Upgrader) Upgrade(ctx context.Context, raw net.Conn, dir network.Direction, p peer.ID,
+	scope network.ConnManagementScope, laddr, raddr ma.Multiaddr, transportName string) (*Conn, error) {
+	return u.upgrade(ctx, raw, nil, dir, p, scope, laddr, raddr, transportName)
+}
+
+// UpgradeOutbound secures and multiplexes raw, a connection we dialed
+// to p at raddr from laddr, like Upgrade with network.DirOutbound, and
+// falls back to our other security protocols when p refuses the first
+// one proposed.
+//
+// The first proposal is lazy: it goes out with the first handshake
+// message. A listener that refuses it takes those handshake bytes for a
+// malformed proposal and drops the connection, so UpgradeOutbound then
+// closes raw, calls redial once for a fresh connection and offers the
+// remaining protocols on it in order of preference. Then p is
+// remembered (at most MaxKnownSecurity peers), and the next upgrade to
+// p proposes the protocol it took first. When p refuses every protocol,
+// the error lists them and matches multistream.ErrNotSupported. A nil
+// redial means no fallback.
+//
+// ctx bounds everything, the redial included. scope covers the redial:
+// it is one logical dial. The returned Conn's local address is that of
+// the connection in use, which after a redial is the one redial
+// returned.
+//
+// UpgradeOutbound owns raw, any connection redial returns, and scope:
+// when it fails, it has closed them and ended scope.
+func (u *Upgrader) UpgradeOutbound(ctx context.Context, raw net.Conn, redial Redial, p peer.ID,
+	scope network.ConnManagementScope, laddr, raddr ma.Multiaddr, transportName string) (*Conn, error) {
+	return u.upgrade(ctx, raw, redial, network.DirOutbound, p, scope, laddr, raddr, transportName)
+}
+
+func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, redial Redial, dir network.Direction, p peer.ID,
 	scope network.ConnManagementScope, laddr, raddr ma.Multiaddr, transportName string) (_ *Conn, err error) {
+	// A cancelled context unblocks the handshake by expiring the socket
+	// in use, which a fallback replaces.
+	cur := &currentConn{conn: raw}
 	defer func() {
 		if err != nil {
-			raw.Close()
+			cur.get().Close()
 			scope.Done()
 		}
 	}()
 	if dir == network.DirOutbound && p == "" {
 		return nil, ErrNoPeer
 	}
-
-	// A cancelled context unblocks the handshake by expiring the socket.
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, cur.expire)
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
-		raw.SetDeadline(d)
-	}
+	setCtxDeadline(ctx, raw)
 
-	sconn, err := u.secure(ctx, raw, dir, p)
+	var sconn sec.Conn
+	if dir == network.DirOutbound {
+		sconn, raw, laddr, err = u.secureOutbound(ctx, cur, redial, p, laddr)
+	} else {
+		sconn, err = u.secureInbound(ctx, raw, p)
+	}
 	if err != nil {
 		return nil, u.fail(ctx, "security handshake", dir, p, raddr, err)
 	}
@@ -250,20 +312,225 @@ func (e *UpgradeError) Error() string {
 // Unwrap returns the cause.
 func (e *UpgradeError) Unwrap() error { return e.Err }
 
-// secure negotiates the security protocol and runs its handshake.
-func (u *Upgrader) secure(ctx context.Context, raw net.Conn, dir network.Direction, p peer.ID) (sec.Conn, error) {
-	if dir == network.DirOutbound {
-		// Propose our first choice lazily: the proposal rides with the
-		// first handshake message.
-		st := u.cfg.Security[0]
-		lc := &lazyConn{Conn: raw, lazy: multistream.NewLazyClient(raw, st.ID())}
-		return st.SecureOutbound(ctx, lc, p)
-	}
+// secureInbound answers the dialer's security proposals and runs the
+// handshake of the protocol agreed.
+func (u *Upgrader) secureInbound(ctx context.Context, raw net.Conn, p peer.ID) (sec.Conn, error) {
 	_, st, err := u.secRouter.Negotiate(raw)
 	if err != nil {
 		return nil, fmt.Errorf("negotiating security: %w", err)
 	}
 	return st.SecureInbound(ctx, raw, p)
+}
+
+// secureOutbound proposes our security protocols to p, the known-good
+// one first and lazily, and runs the handshake of the one p takes. When
+// p refuses the lazy proposal, it closes that connection, redials once
+// and offers the others there. It returns the secured connection with
+// the raw connection and local address under it, which the redial may
+// have changed (laddr is raw's); cur always holds the raw connection in
+// use.
+func (u *Upgrader) secureOutbound(ctx context.Context, cur *currentConn, redial Redial, p peer.ID, laddr ma.Multiaddr) (sec.Conn, net.Conn, ma.Multiaddr, error) {
+	raw := cur.get()
+	order := u.outboundOrder(p)
+	sconn, err := secureLazy(ctx, raw, order[0], p)
+	if err == nil {
+		u.learn(p, sconn, order[0].ID())
+		return sconn, raw, laddr, nil
+	}
+	if !errors.Is(err, multistream.ErrNotSupported) {
+		return nil, nil, nil, err
+	}
+	u.forget(p) // what p took last time, if anything, is stale
+	if len(order) == 1 || redial == nil {
+		return nil, nil, nil, refusedError(order[:1])
+	}
+	// The listener took our pipelined handshake bytes for a proposal and
+	// is closing this connection: offer the others on a fresh one.
+	raw.Close()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	raw, laddr, err = redial(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("peer refused %s; redialing to offer %s: %w", order[0].ID(), idList(order[1:]), err)
+	}
+	cur.set(raw)
+	setCtxDeadline(ctx, raw)
+	rest := order[1:]
+	var id protocol.ID
+	if len(rest) == 1 {
+		// Nothing follows the last choice, so it may be proposed lazily
+		// too: a refusal ends the dial either way.
+		id = rest[0].ID()
+		sconn, err = secureLazy(ctx, raw, rest[0], p)
+	} else {
+		id, sconn, err = secureSelect(ctx, raw, rest, p)
+	}
+	if errors.Is(err, multistream.ErrNotSupported) {
+		return nil, nil, nil, refusedError(order)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u.learn(p, sconn, id)
+	return sconn, raw, laddr, nil
+}
+
+// secureLazy runs st's outbound handshake on raw, proposing st with the
+// first handshake message. An error matches multistream.ErrNotSupported
+// exactly when the listener refused st.
+func secureLazy(ctx context.Context, raw net.Conn, st sec.Transport, p peer.ID) (sec.Conn, error) {
+	lc := &lazyConn{Conn: raw, lazy: multistream.NewLazyClient(raw, st.ID())}
+	sconn, err := st.SecureOutbound(ctx, lc, p)
+	if err != nil && lc.refused.Load() && !errors.Is(err, multistream.ErrNotSupported) {
+		// The handshake reported the refusal in its own words.
+		err = fmt.Errorf("%w (%w)", &multistream.NotSupportedError{Protocols: []protocol.ID{st.ID()}}, err)
+	}
+	return sconn, err
+}
+
+// secureSelect negotiates one of sts with multistream-select on raw,
+// waiting for each answer, then runs its handshake. It returns the
+// protocol agreed.
+func secureSelect(ctx context.Context, raw net.Conn, sts []sec.Transport, p peer.ID) (protocol.ID, sec.Conn, error) {
+	ids := make([]protocol.ID, len(sts))
+	for i, st := range sts {
+		ids[i] = st.ID()
+	}
+	id, err := multistream.SelectOneOf(ids, raw)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, st := range sts {
+		if st.ID() == id {
+			sconn, err := st.SecureOutbound(ctx, raw, p)
+			return id, sconn, err
+		}
+	}
+	return "", nil, fmt.Errorf("%w: %q", multistream.ErrUnexpectedResponse, id)
+}
+
+// refusedError is the error of a dial whose peer refused every
+// protocol in offered.
+func refusedError(offered []sec.Transport) error {
+	ids := make([]protocol.ID, len(offered))
+	for i, st := range offered {
+		ids[i] = st.ID()
+	}
+	return fmt.Errorf("security protocols refused by peer: offered %s: %w", idList(offered), &multistream.NotSupportedError{Protocols: ids})
+}
+
+// idList names security protocols for an error: "/noise, /tls/1.0.0".
+func idList(sts []sec.Transport) string {
+	var b strings.Builder
+	for i, st := range sts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(st.ID()))
+	}
+	return b.String()
+}
+
+// outboundOrder returns our security protocols in the order to propose
+// them to p: the one p took after a fallback first, then the others in
+// order of preference.
+func (u *Upgrader) outboundOrder(p peer.ID) []sec.Transport {
+	u.knownMu.Lock()
+	id, ok := u.known[p]
+	u.knownMu.Unlock()
+	if !ok {
+		return u.cfg.Security
+	}
+	order := make([]sec.Transport, 0, len(u.cfg.Security))
+	for _, st := range u.cfg.Security {
+		if st.ID() == id {
+			order = append(order, st)
+		}
+	}
+	for _, st := range u.cfg.Security {
+		if st.ID() != id {
+			order = append(order, st)
+		}
+	}
+	return order
+}
+
+// learn records that p took the security protocol id on sconn, an
+// outbound connection: remembered when it is not our first choice,
+// forgotten when it is. Nothing is learnt unless sconn's remote proved
+// to be p.
+func (u *Upgrader) learn(p peer.ID, sconn sec.Conn, id protocol.ID) {
+	if sconn.RemotePeer() != p {
+		return
+	}
+	u.knownMu.Lock()
+	defer u.knownMu.Unlock()
+	if id == u.secIDs[0] {
+		delete(u.known, p)
+		return
+	}
+	if old, ok := u.known[p]; ok && old == id {
+		return
+	}
+	if len(u.known) >= MaxKnownSecurity {
+		for q := range u.known { // an arbitrary entry: map order is random
+			delete(u.known, q)
+			break
+		}
+	}
+	u.known[p] = id
+}
+
+// forget drops what we remembered about p.
+func (u *Upgrader) forget(p peer.ID) {
+	u.knownMu.Lock()
+	defer u.knownMu.Unlock()
+	delete(u.known, p)
+}
+
+// currentConn holds the raw connection an upgrade is using, so that the
+// context's end can expire it even after a fallback has replaced it.
+type currentConn struct {
+	mu      sync.Mutex // guards the following
+	conn    net.Conn
+	expired bool
+}
+
+// pastDeadline fails reads and writes at once.
+var pastDeadline = time.Unix(1, 0)
+
+func (c *currentConn) get() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+// set makes conn the connection in use, expiring it if the context has
+// already ended.
+func (c *currentConn) set(conn net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = conn
+	if c.expired {
+		conn.SetDeadline(pastDeadline)
+	}
+}
+
+// expire fails every read and write on the connection in use, now and
+// after set.
+func (c *currentConn) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expired = true
+	c.conn.SetDeadline(pastDeadline)
+}
+
+// setCtxDeadline gives conn the context's deadline, if it has one.
+func setCtxDeadline(ctx context.Context, conn net.Conn) {
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
 }
 
 // negotiateMuxer picks a multiplexer with multistream-select.
@@ -288,10 +555,18 @@ func (u *Upgrader) negotiateMuxer(sconn sec.Conn, dir network.Direction) (protoc
 // multistream-select client, and whose other methods reach the socket.
 type lazyConn struct {
 	net.Conn
-	lazy *multistream.LazyConn
+	lazy    *multistream.LazyConn
+	refused atomic.Bool // a Read saw the listener refuse the proposal
 }
 
-func (c *lazyConn) Read(b []byte) (int, error)  { return c.lazy.Read(b) }
+func (c *lazyConn) Read(b []byte) (int, error) {
+	n, err := c.lazy.Read(b)
+	if err != nil && errors.Is(err, multistream.ErrNotSupported) {
+		c.refused.Store(true)
+	}
+	return n, err
+}
+
 func (c *lazyConn) Write(b []byte) (int, error) { return c.lazy.Write(b) }
 
 // Conn is an upgraded connection: a multiplexed connection that knows

@@ -30,7 +30,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 
 	loopback := p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0")
-	server, err := p2pnet.New(loopback, p2pnet.UserAgent("p2pnet-demo/server"))
+	server, err := p2pnet.New(loopback, p2pnet.UserAgent("p2pnet-demo/server"), p2pnet.EnablePerf())
 	if err != nil {
 		return fmt.Errorf("starting the server host: %w", err)
 	}

@@ -37,9 +37,10 @@ var signalContext = func() (context.Context, context.CancelFunc) {
 func runListen(args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("listen", stderr)
 	var listen stringsFlag
-	fl.Var(&listen, "listen", "listen on `MADDR` (repeatable); default: every interface, TCP, a port the system picks")
+	fl.Var(&listen, "listen", "listen on `MADDR` (repeatable); default: every interface, IPv4 and IPv6, TCP and QUIC, ports the system picks")
 	keyFile := fl.String("key", "", "identity key `FILE` (created if absent); default: a fresh key")
 	limitsFile := fl.String("limits", "", "resource limits from this JSON `FILE` (see 'p2pnet limits'); default: limits scaled to this machine")
+	noPerf := fl.Bool("no-perf", false, "do not serve the perf protocol (it lets any peer make this node send and receive data)")
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -52,6 +53,11 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := []p2pnet.Option{p2pnet.Identity(priv)}
+	serving := "ping and identify"
+	if !*noPerf {
+		opts = append(opts, p2pnet.EnablePerf())
+		serving = "ping, identify and perf"
+	}
 	if *limitsFile != "" {
 		limits, err := loadLimitsFile(*limitsFile)
 		if err != nil {
@@ -92,7 +98,7 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
-	log.Info("listening; serving ping, identify and perf; stop with Ctrl-C", "peer", h.ID())
+	log.Info("listening; serving "+serving+"; stop with Ctrl-C", "peer", h.ID())
 	<-ctx.Done()
 	log.Info("shutting down")
 	return h.Close()

@@ -1,7 +1,7 @@
 // Command p2pnet runs a libp2p node and its tools.
 //
 //	p2pnet demo [--size SIZE]
-//	p2pnet listen [--listen MADDR]... [--key FILE] [--limits FILE]
+//	p2pnet listen [--listen MADDR]... [--key FILE] [--limits FILE] [--no-perf]
 //	p2pnet limits [--limits FILE]
 //	p2pnet ping [-c N] [-i DURATION] [--json] MADDR/p2p/ID
 //	p2pnet perf [--upload SIZE] [--download SIZE] [--json] MADDR/p2p/ID
@@ -34,7 +34,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run two hosts on loopback: connect, identify, ping, transfer, report", runDemo},
-		{"listen", "run a node that serves ping, identify and perf until interrupted", runListen},
+		{"listen", "run a node that serves ping, identify and perf (unless --no-perf) until interrupted", runListen},
 		{"ping", "measure round trips to a peer", runPing},
 		{"perf", "measure throughput to a peer", runPerf},
 		{"limits", "print the resource limits in effect on this machine, as JSON", runLimits},

@@ -56,7 +56,8 @@ func newManager(t testing.TB, edit func(*rcmgr.Limits)) *rcmgr.Manager {
 // ends.
 func newHost(t testing.TB, opts ...p2pnet.Option) *p2pnet.Host {
 	t.Helper()
-	h, err := p2pnet.New(append([]p2pnet.Option{p2pnet.ListenAddrStrings(loopback)}, opts...)...)
+	// Like `p2pnet listen`, the hosts serve perf.
+	h, err := p2pnet.New(append([]p2pnet.Option{p2pnet.ListenAddrStrings(loopback), p2pnet.EnablePerf()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,11 @@ func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil {
-		d.timer.Stop()
+		if !d.timer.Stop() {
+			// The timer fired, or is about to close the channel it was
+			// given: that channel is spent whether or not it is closed yet.
+			d.ch = make(chan struct{})
+		}
 		d.timer = nil
 	}
 	select {

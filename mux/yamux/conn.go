@@ -41,6 +41,7 @@ type Conn struct {
 
 	acceptNotify chan struct{} // cap 1: a stream was queued for AcceptStream
 	synNotify    chan struct{} // cap 1: an outbound stream was acknowledged
+	replyNotify  chan struct{} // cap 1: the read loop's replies were written
 
 	mu          sync.Mutex // guards the following
 	closing     bool
@@ -91,6 +92,7 @@ func newConn(nc net.Conn, isServer bool, cfg config, span network.ResourceScopeS
 		closeDone:    make(chan struct{}),
 		acceptNotify: make(chan struct{}, 1),
 		synNotify:    make(chan struct{}, 1),
+		replyNotify:  make(chan struct{}, 1),
 		streams:      make(map[uint32]*Stream),
 		nextID:       1,
 	}

@@ -16,8 +16,9 @@ const (
 	// queue to be written: several frames handed to the connection at once.
 	maxWriteBatch = 256 << 10
 	// maxQueuedReplies bounds the answers (pings' answers, refusals of
-	// streams) the read loop queues between two writes; more are dropped,
-	// so a remote that sends without reading cannot grow the queue.
+	// streams) the read loop queues between two writes; for more, it waits
+	// for a write, so a remote that sends without reading cannot grow the
+	// queue.
 	maxQueuedReplies = 1024
 	// maxPooledSendBuf is the largest send buffer kept for reuse.
 	maxPooledSendBuf = 2 << 20
@@ -105,12 +106,23 @@ func (c *Conn) flushQueued(end uint64) {
 	}
 }
 
-// queueReply is queueFrame for the read loop's answers, which are dropped
-// once maxQueuedReplies wait to be written.
+// queueReply is queueFrame for the read loop's answers (pings' answers,
+// refusals of streams). None is ever dropped: once maxQueuedReplies wait
+// to be written, the read loop writes them itself, or waits for the
+// writer to, before it queues more and reads on. A remote that sends
+// without reading thus slows its own connection down, bounded by the write
+// timeout, instead of growing the queue or losing answers (a lost refusal
+// leaves the remote's stream hanging).
 func (c *Conn) queueReply(typ frameType, flags uint16, id, length uint32) {
 	c.sendMu.Lock()
+	for !c.sendClosed && c.sendErr == nil && c.repliesQueued >= maxQueuedReplies {
+		end := c.queued
+		c.sendMu.Unlock()
+		_ = c.waitFlushed(end, c.replyNotify, nil) // an error closes the connection
+		c.sendMu.Lock()
+	}
 	defer c.sendMu.Unlock()
-	if c.sendClosed || c.repliesQueued >= maxQueuedReplies {
+	if c.sendClosed || c.sendErr != nil {
 		return
 	}
 	c.repliesQueued++

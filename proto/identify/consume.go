@@ -59,7 +59,7 @@ func (s *Service) consume(c network.Conn, m *message, isPush bool) error {
 	defer s.mu.Unlock()
 	if e := s.conns[c]; e != nil {
 		if m.has(hasObservedAddr) {
-			e.observed = m.observedAddr
+			e.observed = withoutPeer(m.observedAddr)
 		}
 		if full || m.has(hasProtocols) {
 			e.push = pushUnsupported
@@ -148,4 +148,18 @@ func filterAddrs(addrs []ma.Multiaddr, remote ma.Multiaddr) []ma.Multiaddr {
 		}
 	}
 	return out
+}
+
+// withoutPeer strips trailing /p2p/ID components from an observed
+// address: a peer may append our ID, but what we learn from it is where
+// we can be reached, and our ID is added when we announce it. An address
+// that is only /p2p/ components tells nothing and becomes nil.
+func withoutPeer(a ma.Multiaddr) ma.Multiaddr {
+	for len(a) > 0 && a[len(a)-1].Code() == ma.P_P2P {
+		a = a[:len(a)-1]
+	}
+	if len(a) == 0 {
+		return nil
+	}
+	return a
 }

@@ -22,7 +22,6 @@
 package identify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -388,6 +387,10 @@ func (s *Service) pushTo(c network.Conn, snap snapshot) error {
 		return err
 	}
 	if err := lz.CloseWrite(); err != nil {
+		// CloseWrite waits for the peer's answer to our proposal.
+		if errors.Is(err, multistream.ErrNotSupported) {
+			s.updateEntry(c, func(e *connEntry) { e.push = pushUnsupported })
+		}
 		st.Reset()
 		return err
 	}
@@ -422,8 +425,9 @@ func (s *Service) updateEntry(c network.Conn, f func(*connEntry)) {
 func (s *Service) currentSnapshot(push bool) snapshot {
 	protos := slices.Clone(s.h.Protocols())
 	slices.Sort(protos)
+	// The host's order (most useful first, stable) is kept: appendOwn
+	// relies on it, and a change of order alone is no news.
 	addrs := slices.Clone(s.h.Addrs())
-	slices.SortFunc(addrs, func(a, b ma.Multiaddr) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
 
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()

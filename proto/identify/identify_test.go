@@ -528,6 +528,17 @@ func TestPushPartialUpdate(t *testing.T) {
 			t.Errorf("observed %v after the push", got)
 		}
 
+		// An observed address with our /p2p/ID (or anyone's) appended is
+		// stored without it.
+		m = &message{present: hasObservedAddr,
+			observedAddr: ma.StringCast("/ip4/127.0.0.1/tcp/7778/p2p/" + a.ID().String())}
+		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if got := sa.ObservedAddrs(); !sameAddrs(got, addrs("/ip4/127.0.0.1/tcp/7778")) {
+			t.Errorf("observed %v after a push of an address with /p2p/", got)
+		}
+
 		m = &message{present: hasProtocols, protocols: []protocol.ID{"/only/1.0.0"}}
 		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
 			t.Fatal(err)

@@ -21,12 +21,6 @@ type Result struct {
 	Err error
 }
 
-// latencyRecorder is a peerstore that keeps round-trip times, as
-// go-libp2p's does; ping feeds it when the host's peerstore is one.
-type latencyRecorder interface {
-	RecordLatency(peer.ID, time.Duration)
-}
-
 // Ping pings p over one stream, again and again, until ctx is done. The
 // channel receives one Result per round trip, as fast as the caller reads
 // them; it is closed after ctx is done or after the first failure (whose
@@ -152,15 +146,13 @@ func (c *client) ping() (time.Duration, error) {
 	return rtt, nil
 }
 
-// record gives a successful round-trip time to the peerstore if it keeps
-// them.
+// record gives a successful round-trip time to the peerstore, which
+// keeps their moving average (Peerstore.LatencyEWMA).
 func (c *client) record(rtt time.Duration, err error) {
 	if err != nil {
 		return
 	}
-	if lr, ok := c.h.Peerstore().(latencyRecorder); ok {
-		lr.RecordLatency(c.p, rtt)
-	}
+	c.h.Peerstore().RecordLatency(c.p, rtt)
 }
 
 // close ends the stream: politely (closing our side, as the spec asks)

@@ -54,8 +54,8 @@ var ErrPayloadMismatch = errors.New("ping: echoed payload differs from the one s
 
 // Host is what ping needs of a libp2p host.
 type Host interface {
-	// Peerstore returns the host's peerstore; ping records round-trip
-	// times in it if it can hold them.
+	// Peerstore returns the host's peerstore; ping records every
+	// successful round trip in it (Peerstore.RecordLatency).
 	Peerstore() peerstore.Peerstore
 	// SetStreamHandler serves pid with h.
 	SetStreamHandler(pid protocol.ID, h network.StreamHandler)

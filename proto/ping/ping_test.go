@@ -380,3 +380,58 @@ func TestPingRecordsLatency(t *testing.T) {
 		}
 	})
 }
+
+// echoAfterEach serves ping streams by echoing the i-th payload after
+// delays[i] (the last delay for the rest).
+func echoAfterEach(delays ...time.Duration) network.StreamHandler {
+	return func(s network.Stream) {
+		defer s.Close()
+		var buf [PayloadSize]byte
+		for i := 0; ; i++ {
+			if _, err := io.ReadFull(s, buf[:]); err != nil {
+				return
+			}
+			time.Sleep(delays[min(i, len(delays)-1)])
+			if _, err := s.Write(buf[:]); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestPingFeedsLatencyEWMA pings over a host whose peerstore is the real
+// one: every round trip goes into the peer's moving average, whose value
+// is the exact EWMA of the round trips (smoothing 0.1).
+func TestPingFeedsLatencyEWMA(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		client, server := newFakeHost(t), newFakeHost(t)
+		link(client, server)
+		server.SetStreamHandler(ID, echoAfterEach(10*time.Millisecond, 20*time.Millisecond, 30*time.Millisecond))
+		ps := client.Peerstore()
+		if got := ps.LatencyEWMA(server.ID()); got != 0 {
+			t.Fatalf("LatencyEWMA before any ping = %v", got)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		ch := Ping(ctx, client, server.ID())
+		want := []time.Duration{
+			10 * time.Millisecond,    // the first round trip
+			11 * time.Millisecond,    // 0.9*10 + 0.1*20
+			12900 * time.Microsecond, // 0.9*11 + 0.1*30
+		}
+		for i, w := range want {
+			res := <-ch
+			if res.Err != nil {
+				t.Fatalf("ping %d: %v", i, res.Err)
+			}
+			if got := ps.LatencyEWMA(server.ID()); got != w {
+				t.Errorf("after ping %d (%v): LatencyEWMA = %v; want %v", i, res.RTT, got, w)
+			}
+		}
+		cancel()
+		for range ch {
+		}
+		if got := ps.LatencyEWMA(server.ID()); got <= 0 {
+			t.Errorf("LatencyEWMA = %v; want > 0", got)
+		}
+	})
+}

@@ -109,7 +109,9 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 }
 
 // Dial connects to p at raddr, reserving the connection in the resource
-// manager first, and upgrades it.
+// manager first, and upgrades it. When p refuses our preferred security
+// protocol, the upgrader dials raddr once more to offer the others,
+// under the same reservation.
 func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.CapableConn, error) {
 	ta, family, err := tcpAddr(raddr)
 	if err != nil {
@@ -119,22 +121,37 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 	if err != nil {
 		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
 	}
-	raw, err := t.dialRaw(ctx, ta, family)
+	dial := func(ctx context.Context) (net.Conn, ma.Multiaddr, error) {
+		raw, laddr, err := t.dialAddr(ctx, ta, family)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+		}
+		return raw, laddr, nil
+	}
+	raw, laddr, err := dial(ctx)
 	if err != nil {
 		scope.Done()
-		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+		return nil, err
+	}
+	c, err := t.upgrader.UpgradeOutbound(ctx, raw, dial, p, scope, laddr, raddr, Name)
+	if err != nil {
+		return nil, err // UpgradeOutbound released raw and scope.
+	}
+	return c, nil
+}
+
+// dialAddr dials ta and returns the connection with its local address.
+func (t *Transport) dialAddr(ctx context.Context, ta *net.TCPAddr, family int) (net.Conn, ma.Multiaddr, error) {
+	raw, err := t.dialRaw(ctx, ta, family)
+	if err != nil {
+		return nil, nil, err
 	}
 	laddr, err := manet.FromNetAddr(raw.LocalAddr())
 	if err != nil {
 		raw.Close()
-		scope.Done()
-		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
+		return nil, nil, err
 	}
-	c, err := t.upgrader.Upgrade(ctx, raw, network.DirOutbound, p, scope, laddr, raddr, Name)
-	if err != nil {
-		return nil, err // Upgrade released raw and scope.
-	}
-	return c, nil
+	return raw, laddr, nil
 }
 
 // dialRaw dials from our listen port when we listen on the address
@@ -146,13 +163,22 @@ func (t *Transport) dialRaw(ctx context.Context, ta *net.TCPAddr, family int) (n
 		rd := d
 		rd.LocalAddr = local
 		rd.Control = reusePort
-		if c, err := rd.DialContext(ctx, "tcp", ta.String()); err == nil {
+		if c, err := rd.DialContext(ctx, tcpNetwork(family), ta.String()); err == nil {
 			return c, nil
 		} else if ctx.Err() != nil {
 			return nil, err
 		}
 	}
-	return d.DialContext(ctx, "tcp", ta.String())
+	return d.DialContext(ctx, tcpNetwork(family), ta.String())
+}
+
+// tcpNetwork is the Go network name of an address family: "tcp4" or
+// "tcp6" (which makes an IPv6-only socket).
+func tcpNetwork(family int) string {
+	if family == 6 {
+		return "tcp6"
+	}
+	return "tcp4"
 }
 
 // reuseLocal returns the local address to dial from: the port of one of
@@ -186,7 +212,11 @@ func (t *Transport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
 		Control:         reusePort,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DefaultKeepAlive, Interval: DefaultKeepAlive},
 	}
-	nl, err := lc.Listen(context.Background(), "tcp", ta.String())
+	// tcp4 and tcp6, never plain "tcp": an unspecified IPv4 address would
+	// otherwise become a dual-stack [::] socket, announced as /ip6/::, and
+	// an /ip6/:: listener would also take IPv4 connections that arrive
+	// with IPv4-mapped addresses.
+	nl, err := lc.Listen(context.Background(), tcpNetwork(family), ta.String())
 	if err != nil {
 		return nil, fmt.Errorf("tcp listen %s: %w", laddr, err)
 	}

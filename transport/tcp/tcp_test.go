@@ -12,12 +12,14 @@ import (
 	"testing"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/mux/yamux"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/protocol"
 	"github.com/p2pnet/p2pnet/sec"
 	"github.com/p2pnet/p2pnet/sec/noise"
+	"github.com/p2pnet/p2pnet/sec/tls"
 	"github.com/p2pnet/p2pnet/transport"
 	"github.com/p2pnet/p2pnet/transport/tcp"
 	"github.com/p2pnet/p2pnet/upgrader"
@@ -314,5 +316,109 @@ func TestListenErrors(t *testing.T) {
 	l2.Close()
 	if _, err := strconv.Atoi(port); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// newSecNode is newNode with the named security protocols ("noise",
+// "tls"), in order of preference.
+func newSecNode(t *testing.T, secs ...string) *node {
+	t.Helper()
+	priv, _, err := ic.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(priv)
+	var sts []sec.Transport
+	for _, s := range secs {
+		var st sec.Transport
+		switch s {
+		case "noise":
+			st, err = noise.New(priv, []protocol.ID{yamux.ID})
+		case "tls":
+			st, err = tls.New(priv, []protocol.ID{yamux.ID})
+		default:
+			t.Fatalf("unknown security %q", s)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	rc := &countingRcmgr{}
+	u, err := upgrader.New(upgrader.Config{
+		Security:        sts,
+		Muxers:          []upgrader.Muxer{{ID: yamux.ID, Mux: yamux.DefaultTransport}},
+		ResourceManager: rc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{id: id, rcmgr: rc, tr: tcp.New(u, rc)}
+}
+
+// TestSecurityFallback: a dialer preferring Noise reaches a TLS-only
+// listener by redialing, from its listen port or another one, under one
+// resource reservation; the next dial to that peer needs no redial; a
+// dialer with nothing the listener speaks fails cleanly.
+func TestSecurityFallback(t *testing.T) {
+	a, b := newSecNode(t, "noise", "tls"), newSecNode(t, "tls")
+	listen(t, a, "/ip4/127.0.0.1/tcp/0") // dials leave from this port
+	l := listen(t, b, "/ip4/127.0.0.1/tcp/0")
+	accepted := make(chan transport.CapableConn, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	// Each dial makes 2 inbound connections on the listener the first
+	// time (one refused), 1 the second.
+	for i, inbound := range []int32{2, 3} {
+		c, err := a.tr.Dial(context.Background(), l.Multiaddr(), b.id)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		sc := <-accepted
+		if st := c.ConnState(); st.Security != tls.ID || st.StreamMultiplexer != yamux.ID || !st.UsedEarlyMuxerNegotiation {
+			t.Errorf("dial %d: ConnState = %+v", i, st)
+		}
+		if !c.LocalMultiaddr().Equal(sc.RemoteMultiaddr()) {
+			t.Errorf("dial %d: local address %s; the listener sees %s", i, c.LocalMultiaddr(), sc.RemoteMultiaddr())
+		}
+		if got := b.rcmgr.opened.Load(); got != inbound {
+			t.Errorf("dial %d: listener saw %d connections; want %d", i, got, inbound)
+		}
+		if got := a.rcmgr.opened.Load(); got != int32(i+1) {
+			t.Errorf("dial %d: dialer reserved %d connections; want %d", i, got, i+1)
+		}
+		s, err := c.OpenStream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte("hi"))
+		ss, err := sc.AcceptStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(ss, got); err != nil || string(got) != "hi" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		s.Close()
+		ss.Close()
+		c.Close()
+		sc.Close()
+	}
+
+	noiseOnly := newSecNode(t, "noise")
+	_, err := noiseOnly.tr.Dial(context.Background(), l.Multiaddr(), b.id)
+	if !errors.Is(err, multistream.ErrNotSupported) {
+		t.Errorf("dial offering only Noise: %v; want ErrNotSupported", err)
+	}
+	if n := noiseOnly.rcmgr.open(); n != 0 || a.rcmgr.open() != 0 {
+		t.Errorf("dial scopes left open: %d, %d", n, a.rcmgr.open())
 	}
 }
