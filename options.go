@@ -10,6 +10,7 @@ import (
 	"github.com/p2pnet/p2pnet/resolver"
 	"github.com/p2pnet/p2pnet/sec/noise"
 	"github.com/p2pnet/p2pnet/sec/tls"
+	"github.com/p2pnet/p2pnet/transport/quic"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -27,11 +28,14 @@ type config struct {
 	userAgent string
 	dns       resolver.BasicResolver
 
-	upgradeTimeout time.Duration
-	maxInflight    int
+	upgradeTimeout     time.Duration
+	maxInflight        int
+	maxInflightPerAddr int
 
 	perf        bool
 	forgetAfter time.Duration
+	quicOpts    []quic.Option
+	relay       relayConfig // EnableRelayService, StaticRelays (relay.go)
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says
@@ -145,8 +149,12 @@ func DNSResolver(r resolver.BasicResolver) Option {
 
 // InboundHandshakes bounds inbound connections that have not finished
 // their security handshake: each may take at most timeout, and at most
-// maxInflight run at once (more wait in the kernel's accept queue).
-// Default: upgrader.DefaultInboundUpgradeTimeout (15 s) and
+// maxInflight run at once on each TCP listener. The slots are shared
+// fairly among source addresses (see InboundHandshakesPerAddress): when
+// they are all taken, a connection from a less represented address
+// evicts the oldest handshake of the most represented one, and any
+// other is closed at once; none waits. Default:
+// upgrader.DefaultInboundUpgradeTimeout (15 s) and
 // upgrader.DefaultMaxInflightInbound (64). A shorter timeout frees the
 // slots sooner when peers connect and stay silent; zero keeps a default.
 func InboundHandshakes(timeout time.Duration, maxInflight int) Option {
@@ -155,6 +163,23 @@ func InboundHandshakes(timeout time.Duration, maxInflight int) Option {
 			return fmt.Errorf("p2pnet: InboundHandshakes: negative timeout or limit")
 		}
 		c.upgradeTimeout, c.maxInflight = timeout, maxInflight
+		return nil
+	}
+}
+
+// InboundHandshakesPerAddress caps the inbound handshakes in progress
+// from one source address (an IPv4 address, or an IPv6 /56) on each TCP
+// listener at n: a connection beyond it is closed at once, before its
+// handshake. Handshakes evicted to make room for other addresses count
+// until their timeout would have run out. Default: 1/8 of the slots of
+// InboundHandshakes, at least 1: 8 of the default 64. Zero keeps the
+// default; more than the slots means all of them.
+func InboundHandshakesPerAddress(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("p2pnet: InboundHandshakesPerAddress: negative limit")
+		}
+		c.maxInflightPerAddr = n
 		return nil
 	}
 }
@@ -192,6 +217,20 @@ func ForgetPeersAfter(d time.Duration) Option {
 			return fmt.Errorf("p2pnet: ForgetPeersAfter: negative duration %v", d)
 		}
 		c.forgetAfter = d
+		return nil
+	}
+}
+
+// QUICHandshakes bounds the QUIC transport's inbound handshakes in
+// progress, which hold nothing in the resource manager: while
+// retryThreshold of them come from addresses nobody validated, new clients
+// must first prove their address with a Retry (0: always); at most
+// maxHandshakes run at once, and further clients are refused with
+// CONNECTION_REFUSED. Default: quic.DefaultRetryThreshold (8) and
+// quic.DefaultMaxHandshakes (64).
+func QUICHandshakes(retryThreshold, maxHandshakes int) Option {
+	return func(c *config) error {
+		c.quicOpts = append(c.quicOpts, quic.WithRetryThreshold(retryThreshold), quic.WithMaxHandshakes(maxHandshakes))
 		return nil
 	}
 }

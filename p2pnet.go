@@ -12,10 +12,12 @@
 package p2pnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -47,6 +49,13 @@ import (
 // its protocol.
 const NegotiationTimeout = 10 * time.Second
 
+// NegotiationFirstByteTimeout bounds how long an inbound stream may stay
+// silent: one that has sent nothing this long after it arrived is reset,
+// so that streams that never speak hold the transient scope briefly. Once
+// a stream has sent a byte, NegotiationTimeout bounds its negotiation,
+// counted from its arrival.
+const NegotiationFirstByteTimeout = 2 * time.Second
+
 // Host is a libp2p node. It is safe for concurrent use.
 type Host struct {
 	id    peer.ID
@@ -63,6 +72,8 @@ type Host struct {
 	ids  *identify.Service
 	ping *ping.Service
 	perf *perf.Service
+
+	relay *relayState // circuit transport, relay service, reservations (relay.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,6 +144,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		ResourceManager:       cfg.rcmgr,
 		InboundUpgradeTimeout: cfg.upgradeTimeout,
 		MaxInflightInbound:    cfg.maxInflight,
+		MaxInflightPerGroup:   cfg.maxInflightPerAddr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
@@ -157,7 +169,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	qt, err := quic.New(cfg.priv, cfg.rcmgr)
+	qt, err := quic.New(cfg.priv, cfg.rcmgr, cfg.quicOpts...)
 	if err != nil {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
@@ -169,6 +181,10 @@ func New(opts ...Option) (_ *Host, err error) {
 	}
 	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg, ownRcmgr: ownRcmgr}
 	sw.SetStreamHandler(h.handleStream)
+	if h.relay, err = h.newRelay(u, cfg.relay); err != nil {
+		sw.Close()
+		return nil, err
+	}
 
 	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent))
 	if err != nil {
@@ -182,6 +198,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		h.perf = perf.NewService(h)
 	}
 
+	h.relay.start()
 	if err := h.listen(cfg.listen, !cfg.listenSet); err != nil {
 		h.Close()
 		return nil, err
@@ -225,10 +242,11 @@ func (h *Host) listen(addrs []ma.Multiaddr, defaults bool) error {
 // addresses, without link-local or other addresses that need a zone,
 // without duplicates, in a stable order: public, then private, then
 // loopback; TCP, then QUIC, then other transports within each; IPv4
-// before IPv6. See swarm.Swarm.InterfaceListenAddresses.
+// before IPv6. See swarm.Swarm.InterfaceListenAddresses. The relay
+// addresses of reservations that hold (StaticRelays) come last.
 func (h *Host) Addrs() []ma.Multiaddr {
 	addrs, _ := h.swarm.InterfaceListenAddresses()
-	return addrs
+	return append(addrs, h.RelayAddrs()...)
 }
 
 // P2PAddrs returns Addrs with this host's /p2p/ID appended: the
@@ -300,8 +318,20 @@ func (h *Host) protocolsChanged() {
 // handleStream negotiates an inbound stream's protocol and hands it to
 // the protocol's handler.
 func (h *Host) handleStream(s network.Stream) {
-	s.SetDeadline(time.Now().Add(NegotiationTimeout))
-	pid, handler, err := h.router.Negotiate(s)
+	start := time.Now()
+	s.SetDeadline(start.Add(NegotiationFirstByteTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(s, first[:]); err != nil {
+		slog.Debug("inbound stream negotiation failed", "peer", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+		return
+	}
+	s.SetDeadline(start.Add(NegotiationTimeout))
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{io.MultiReader(bytes.NewReader(first[:]), s), s}
+	pid, handler, err := h.router.Negotiate(rw)
 	if err != nil {
 		slog.Debug("inbound stream negotiation failed", "peer", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
@@ -320,6 +350,7 @@ func (h *Host) handleStream(s network.Stream) {
 // returns when everything the host started has ended.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.relay.close()
 		h.stopForgetting(h.forget)
 		if h.ids != nil {
 			h.ids.Close()

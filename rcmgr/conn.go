@@ -3,6 +3,7 @@ package rcmgr
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -19,11 +20,19 @@ type connScope struct {
 	dir      network.Direction
 	endpoint ma.Multiaddr
 	ip       netip.Addr // the remote IP, when counted per IP or allowlisted
+	// src is the source of the remote address (see Shares), if it has
+	// an IP.
+	src netip.Prefix
+	// shared says the remote address counts towards the per-source caps
+	// of the Shares (it is neither allowlisted nor exempt loopback).
+	shared bool
 
 	// Guarded by m.mu.
-	ipCounted   bool // holds a slot of the per-IP limits
-	allowlisted bool // counts against the allowlisted scopes
-	peer        *peerScope
+	ipCounted     bool // holds a slot of the per-IP limits
+	transientSlot bool // holds one of its source's transient connections
+	allowlisted   bool // counts against the allowlisted scopes
+	peer          *peerScope
+	unnegotiated  int // inbound streams on it that have not named a protocol
 }
 
 var (
@@ -42,8 +51,9 @@ func (c *connScope) PeerScope() network.PeerScope {
 	return c.peer
 }
 
-// SetPeer moves the connection from the transient scope into p's scope.
-// When p's limits refuse, the connection stays where it was.
+// SetPeer moves the connection from the transient scope into p's scope,
+// which frees its source's transient connection slot. When p's limits
+// refuse, the connection stays where it was.
 //
 // A connection let in by the allowlist stays under the allowlisted system
 // scope when the allowlist admits p at the connection's address. When it
@@ -84,6 +94,8 @@ func (c *connScope) SetPeer(p peer.ID) error {
 		c.setUp(&ps.scope, system)
 	}
 	c.peer = ps
+	ps.conns = append(ps.conns, c)
+	m.releaseTransientConnLocked(c)
 	return nil
 }
 
@@ -98,6 +110,12 @@ func (c *connScope) Done() {
 	if c.ipCounted {
 		m.perIP.removeLocked(c.ip)
 		c.ipCounted = false
+	}
+	m.releaseTransientConnLocked(c)
+	if ps := c.peer; ps != nil {
+		if i := slices.Index(ps.conns, c); i >= 0 {
+			ps.conns = slices.Delete(ps.conns, i, i+1)
+		}
 	}
 	m.unlinkOpenLocked(&c.scope)
 	m.doneLocked(&c.scope)

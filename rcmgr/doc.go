@@ -47,19 +47,51 @@
 //	system: cannot reserve 20.0 MiB of memory at priority 101 (low): 390.1 MiB of 1.0 GiB in use, this priority may use up to 408.0 MiB (limit from System)
 //
 // Manager.Refusals counts refusals by kind of scope and resource,
-// Manager.Snapshot lists every live scope with its use and limit (and
-// marshals to JSON), and Manager.Summary gives the cheap part: the top
-// scopes, the number of live scopes of each kind and the refusals. The
-// rcmgr/rcmgrprom package exports the Summary to Prometheus, only when
-// the program registers its collector.
+// Manager.RefusalsByLimit by the limit that refused too, Manager.Snapshot
+// lists every live scope with its use and limit, what each source holds
+// of the fair shares, and the refusals (and marshals to JSON), and
+// Manager.Summary gives the cheap part: the top scopes, the number of live
+// scopes of each kind and the refusals. The rcmgr/rcmgrprom package
+// exports the Summary to Prometheus, only when the program registers its
+// collector.
+//
+// Refusals are also logged, at Info level through log/slog, in one line
+// per interval (10 s by default) that has any: how many requests each
+// limit refused, in which kind of scope, for which resource and from how
+// many sources (WithRefusalLog).
+//
+// # Fair shares of the transient scope
+//
+// Every new connection and stream starts in the transient scope, which
+// all peers share; on their own, its limits are first come, first
+// served, and a few addresses could take all of it. Limits.Shares divides
+// it. A source is a group of remote addresses (by default one IPv4
+// address or one IPv6 /56), and
+//
+//   - a source may hold at most TransientConnsPerSource inbound
+//     connections whose handshake has not named their peer (by default an
+//     eighth of the transient scope's);
+//   - an inbound stream counts as unnegotiated against its connection,
+//     its peer and its source from OpenStream until SetProtocol; past a
+//     burst (a quarter of the transient scope's inbound streams), a new
+//     one must fit UnnegotiatedStreamsPerConn, UnnegotiatedStreamsPerPeer
+//     and UnnegotiatedStreamsPerSource (a sixteenth each), so that eight
+//     peers at their caps leave a quarter of the transient scope to the
+//     others.
+//
+// The manager knows a stream's connection when its peer has one; a host
+// tells it otherwise with AttachConn before negotiating the protocol.
+// Like the per-IP limits, the per-source caps spare allowlisted and
+// loopback addresses.
 //
 // # Connections per IP and the allowlist
 //
 // Besides the scopes, inbound connections are limited per remote address:
 // by default 8 per IPv4 address, 8 per IPv6 /56 and 64 per IPv6 /48
-// (WithConnLimitsPerIP). Loopback addresses are exempt unless
-// WithLoopbackExempt(false). Outbound connections are not limited per
-// address: the node chose to make them.
+// (WithConnLimitsPerIP). Loopback addresses are exempt, from these limits
+// and from the per-source shares, unless WithLoopbackExempt(false), which
+// makes each loopback address a host of its own. Outbound connections are
+// not limited per address: the node chose to make them.
 //
 // WithAllowlist names trusted networks, such as /ip4/10.0.0.0/ipcidr/8 or
 // /ip4/192.0.2.7/p2p/12D3KooW…. Connections from them are exempt from the
@@ -72,16 +104,19 @@
 //
 // DefaultLimits scales the limits to the machine; LoadLimits reads a JSON
 // file on top of them, and Limits.WriteJSON writes one. A file gives any
-// of the scopes of Limits, each with any of the fields of Limit; what the
-// file leaves out keeps its default. An entry of Service, ServicePeer,
+// of the scopes of Limits, each with any of the fields of Limit, and the
+// Shares with any of theirs; what the file leaves out keeps its default. An entry of Service, ServicePeer,
 // Protocol, ProtocolPeer or Peer overrides the matching default, and its
 // missing fields come from that default. A field holds a whole number,
 // "unlimited", "blockAll" (the same as 0) or "default"; Memory may also
-// hold a size in B, KiB, MiB, GiB or TiB. Unknown fields are errors.
+// hold a size in B, KiB, MiB, GiB or TiB. A cap of the Shares holds a
+// whole number, "unlimited" (the same as 0: no cap) or "default", and a
+// prefix length a number or "default". Unknown fields are errors.
 //
 //	{
 //	  "System":    {"Memory": "4GiB", "Conns": 1024, "ConnsInbound": 512, "FD": 4096},
 //	  "Transient": {"Memory": "256MiB"},
+//	  "Shares":    {"UnnegotiatedStreamsPerPeer": 8, "IPv6Prefix": 48},
 //	  "PeerDefault": {"Streams": 1024, "StreamsInbound": 512},
 //	  "Protocol": {
 //	    "/ipfs/bitswap/1.2.0": {"Memory": "1GiB", "Streams": "unlimited"}

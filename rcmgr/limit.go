@@ -205,6 +205,10 @@ type Limits struct {
 	// owner reserves).
 	Stream Limit
 
+	// Shares divides the transient scope among the addresses, connections
+	// and peers that use it. The zero Shares divides nothing.
+	Shares Shares
+
 	// Service overrides ServiceDefault, by service name.
 	Service map[string]Limit
 	// ServicePeer overrides ServicePeerDefault, by service name.
@@ -217,7 +221,8 @@ type Limits struct {
 	Peer map[peer.ID]Limit
 }
 
-// UnlimitedLimits returns Limits under which nothing is ever refused.
+// UnlimitedLimits returns Limits under which nothing is ever refused:
+// every Limit is Unlimited and the Shares are zero, which caps nothing.
 func UnlimitedLimits() Limits {
 	return Limits{
 		System:               Unlimited,
@@ -245,12 +250,15 @@ func (l Limits) clone() Limits {
 }
 
 // Validate reports an error wrapping ErrInvalidLimits when a limit is
-// negative.
+// negative or a prefix length of Shares is out of range.
 func (l Limits) Validate() error {
 	for _, f := range l.fixed() {
 		if err := f.limit.validate(f.name); err != nil {
 			return err
 		}
+	}
+	if err := l.Shares.validate(); err != nil {
+		return err
 	}
 	for k, v := range l.Service {
 		if err := v.validate(fmt.Sprintf("Service[%q]", k)); err != nil {
@@ -366,6 +374,24 @@ func DefaultLimits() Limits {
 // streams are capped at half of Transient's, so that no single peer can
 // fill the transient scope that every new stream starts in (go-libp2p's
 // table lets one peer hold more than the whole transient scope).
+//
+// The Shares, which go-libp2p does not have, follow from Transient:
+//
+//	IPv4Prefix, IPv6Prefix             32, 56
+//	TransientConnsPerSource            Transient.ConnsInbound/8, at least 1
+//	UnnegotiatedStreamsPerConn         Transient.StreamsInbound/16, at least 1
+//	UnnegotiatedStreamsPerPeer         Transient.StreamsInbound/16, at least 1
+//	UnnegotiatedStreamsPerSource       Transient.StreamsInbound/16, at least 1
+//	UnnegotiatedStreamsBurst           Transient.StreamsInbound/4
+//
+// So eight addresses at their share of transient connections fill the
+// transient scope's inbound connections, and nine cannot; and however
+// many peers have opened streams that name no protocol, at most a quarter
+// of the transient scope's inbound streams exceed their caps (the burst),
+// so eight peers at their cap (a sixteenth each) leave at least a quarter
+// to the others. With 1 GiB of budget that is 6 transient connections per
+// address of 48, and 16 unnegotiated streams per connection, peer and
+// address, past a burst of 64, of 256.
 func ScaledDefaultLimits(memory int64, fds int) Limits {
 	memory = max(memory, 0)
 	fds = max(fds, 0)
@@ -422,6 +448,7 @@ func ScaledDefaultLimits(memory int64, fds int) Limits {
 
 	l.Conn = Limit{Memory: 32 * mib, FD: 1, Conns: 1, ConnsInbound: 1, ConnsOutbound: 1}
 	l.Stream = Limit{Memory: 16 * mib, Streams: 1, StreamsInbound: 1, StreamsOutbound: 1}
+	l.Shares = defaultShares(l.Transient)
 	return l
 }
 

@@ -272,6 +272,7 @@ type limitsJSON struct {
 	PeerDefault          Limit
 	Conn                 Limit
 	Stream               Limit
+	Shares               Shares
 	Service              map[string]Limit `json:",omitempty"`
 	ServicePeer          map[string]Limit `json:",omitempty"`
 	Protocol             map[string]Limit `json:",omitempty"`
@@ -294,6 +295,7 @@ func (l Limits) MarshalJSON() ([]byte, error) {
 		PeerDefault:          l.PeerDefault,
 		Conn:                 l.Conn,
 		Stream:               l.Stream,
+		Shares:               l.Shares,
 		Service:              l.Service,
 		ServicePeer:          l.ServicePeer,
 		Protocol:             stringKeys(l.Protocol, func(p protocol.ID) string { return string(p) }),
@@ -359,8 +361,9 @@ func ParseLimits(r io.Reader, defaults Limits) (Limits, error) {
 	return defaults, nil
 }
 
-// The override maps, as JSON names them.
+// The override maps, and the Shares, as JSON names them.
 const (
+	keyShares       = "Shares"
 	keyService      = "Service"
 	keyServicePeer  = "ServicePeer"
 	keyProtocol     = "Protocol"
@@ -375,11 +378,11 @@ func (l *Limits) overlay(data []byte) error {
 		return err
 	}
 	fixed := l.fixed()
-	known := make([]string, 0, len(fixed)+5)
+	known := make([]string, 0, len(fixed)+6)
 	for _, f := range fixed {
 		known = append(known, f.name)
 	}
-	known = append(known, keyService, keyServicePeer, keyProtocol, keyProtocolPeer, keyPeer)
+	known = append(known, keyShares, keyService, keyServicePeer, keyProtocol, keyProtocolPeer, keyPeer)
 	for _, k := range sortedKeys(top) {
 		if !slices.Contains(known, k) {
 			return fmt.Errorf("unknown field %q (known fields: %s)", k, strings.Join(known, ", "))
@@ -391,6 +394,11 @@ func (l *Limits) overlay(data []byte) error {
 			if err := overlayLimit(raw, f.limit); err != nil {
 				return fmt.Errorf("%s: %w", f.name, err)
 			}
+		}
+	}
+	if raw, ok := top[keyShares]; ok {
+		if err := l.Shares.overlay(raw); err != nil {
+			return fmt.Errorf("%s: %w", keyShares, err)
 		}
 	}
 	same := func(s string) (string, error) { return s, nil }
@@ -439,4 +447,104 @@ func overlayMap[K comparable](raw json.RawMessage, name string, m *map[K]Limit, 
 		(*m)[key] = l
 	}
 	return nil
+}
+
+// MarshalJSON writes the shares as an object with every field: numbers,
+// and "unlimited" for a cap of 0, which caps nothing.
+func (s Shares) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	for i, f := range shareFields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, f.name...)
+		b = append(b, '"', ':')
+		if v := *f.get(&s); v == 0 && f.bits == 0 {
+			b = append(b, `"`+wordUnlimited+`"`...)
+		} else {
+			b = strconv.AppendInt(b, int64(v), 10)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON sets the fields present in data and leaves the others
+// alone. A cap holds a whole number, "unlimited" (the same as 0: no cap)
+// or "default" (leave it alone); a prefix length holds a whole number or
+// "default". An unknown field is an error.
+func (s *Shares) UnmarshalJSON(data []byte) error {
+	out := *s
+	if err := out.overlay(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidLimits, err)
+	}
+	*s = out
+	return nil
+}
+
+// knownShareFields lists the fields of a Shares object, for error
+// messages.
+var knownShareFields = func() string {
+	names := make([]string, 0, len(shareFields))
+	for _, f := range shareFields {
+		names = append(names, f.name)
+	}
+	return strings.Join(names, ", ")
+}()
+
+// overlay sets the fields of s present in data.
+func (s *Shares) overlay(data []byte) error {
+	fields, err := asObject(data)
+	if err != nil || fields == nil {
+		return err
+	}
+	for _, name := range sortedKeys(fields) {
+		i := slices.IndexFunc(shareFields, func(f shareField) bool { return f.name == name })
+		if i < 0 {
+			return fmt.Errorf("unknown field %q (known fields: %s)", name, knownShareFields)
+		}
+		f := shareFields[i]
+		v, set, err := parseShareValue(f, fields[name])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if set {
+			*f.get(s) = v
+		}
+	}
+	return nil
+}
+
+// parseShareValue parses the value of field f; set is false for
+// "default" and null.
+func parseShareValue(f shareField, raw json.RawMessage) (v int, set bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	top := math.MaxInt
+	want := `want a whole number, "unlimited" or "default"`
+	if f.bits > 0 {
+		top = f.bits
+		want = fmt.Sprintf(`want a prefix length from 0 to %d or "default"`, f.bits)
+	}
+	switch {
+	case string(raw) == "null":
+		return 0, false, nil
+	case len(raw) > 0 && raw[0] == '"':
+		var w string
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return 0, false, err
+		}
+		switch {
+		case w == wordDefault:
+			return 0, false, nil
+		case w == wordUnlimited && f.bits == 0:
+			return 0, true, nil
+		}
+		return 0, false, fmt.Errorf("%s, not %q", want, w)
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < 0 || n > int64(top) {
+		return 0, false, fmt.Errorf("%s, not %.40s", want, raw)
+	}
+	return int(n), true, nil
 }

@@ -16,6 +16,7 @@ import (
 const docExample = `{
   "System":    {"Memory": "4GiB", "Conns": 1024, "ConnsInbound": 512, "FD": 4096},
   "Transient": {"Memory": "256MiB"},
+  "Shares":    {"UnnegotiatedStreamsPerPeer": 8, "IPv6Prefix": 48},
   "PeerDefault": {"Streams": 1024, "StreamsInbound": 512},
   "Protocol": {
     "/ipfs/bitswap/1.2.0": {"Memory": "1GiB", "Streams": "unlimited"}
@@ -69,6 +70,7 @@ func TestJSONDocExample(t *testing.T) {
 	want := fixedDefaults()
 	want.System.Memory, want.System.Conns, want.System.ConnsInbound, want.System.FD = 4<<30, 1024, 512, 4096
 	want.Transient.Memory = 256 << 20
+	want.Shares.UnnegotiatedStreamsPerPeer, want.Shares.IPv6Prefix = 8, 48
 	want.PeerDefault.Streams, want.PeerDefault.StreamsInbound = 1024, 512
 	bitswap := want.ProtocolDefault
 	bitswap.Memory, bitswap.Streams = 1<<30, math.MaxInt

@@ -40,10 +40,11 @@ func addr(t testing.TB, s string) ma.Multiaddr {
 	return a
 }
 
-// newTestManager returns a Manager that Cleanup closes.
+// newTestManager returns a Manager that Cleanup closes. It logs no
+// summary of its refusals unless opts say otherwise.
 func newTestManager(t testing.TB, l Limits, opts ...Option) *Manager {
 	t.Helper()
-	m, err := New(l, opts...)
+	m, err := New(l, append([]Option{WithRefusalLog(nil, 0)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package rcmgr
 
 import (
+	"log/slog"
+	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -43,7 +46,10 @@ type Manager struct {
 	nextID         uint64                         // the last id given to a conn, stream or span
 	count          [numKinds]int                  // live scopes by kind
 	refused        [numKinds][numResources]uint64 // refusals by kind of scope and resource
+	refusedBy      map[refusalKey]uint64          // refusals by limit, kind of scope and resource
 	perIP          ipLimiter
+	sources        map[netip.Prefix]sourceUse // what each source holds of the Shares
+	log            refusalLog
 }
 
 var _ network.ResourceManager = (*Manager)(nil)
@@ -56,6 +62,8 @@ type config struct {
 	allow          allowlist
 	ipv4, ipv6     []SubnetLimit
 	exemptLoopback bool
+	logger         *slog.Logger
+	logInterval    time.Duration
 }
 
 // WithAllowlist lets connections from the given addresses use the
@@ -100,8 +108,12 @@ func WithConnLimitsPerIP(ipv4, ipv6 []SubnetLimit) Option {
 }
 
 // WithLoopbackExempt says whether connections from loopback addresses
-// (127.0.0.0/8 and ::1) are exempt from the per-IP connection limits. They
-// are by default; tests of those limits turn the exemption off.
+// (127.0.0.0/8 and ::1) are exempt from the per-IP connection limits and
+// from the per-source caps of the Shares. They are by default. Without the
+// exemption each loopback address counts as a host of its own (each of
+// 127.0.0.0/8 is its own IPv4 /32, and ::1 is alone in its IPv6 /56), so
+// that attacks from many addresses can be reproduced on one machine, as
+// `p2pnet listen --limit-loopback` does.
 func WithLoopbackExempt(exempt bool) Option {
 	return func(c *config) error {
 		c.exemptLoopback = exempt
@@ -119,6 +131,7 @@ func New(limits Limits, opts ...Option) (*Manager, error) {
 		ipv4:           DefaultConnLimitsPerIPv4,
 		ipv6:           DefaultConnLimitsPerIPv6,
 		exemptLoopback: true,
+		logInterval:    DefaultRefusalLogInterval,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -133,6 +146,9 @@ func New(limits Limits, opts ...Option) (*Manager, error) {
 		protocols:      make(map[protocol.ID]*protocolScope),
 		services:       make(map[string]*serviceScope),
 		perIP:          newIPLimiter(c.ipv4, c.ipv6),
+		refusedBy:      make(map[refusalKey]uint64),
+		sources:        make(map[netip.Prefix]sourceUse),
+		log:            refusalLog{logger: c.logger, interval: c.logInterval},
 	}
 	top := func(k ScopeKind, l *Limit, ups ...*scope) *scope {
 		s := &scope{m: m, kind: k, limit: l, refs: 1} // the manager's reference, never dropped
@@ -152,11 +168,16 @@ func New(limits Limits, opts ...Option) (*Manager, error) {
 
 // Close makes OpenConnection and OpenStream fail with an error wrapping
 // network.ErrResourceScopeClosed. Scopes already open keep working until
-// they are done. The Manager has no goroutine to stop.
+// they are done. The Manager has no goroutine to stop, but Close logs the
+// summary of the refusals not yet logged at once (see WithRefusalLog) and
+// waits for a summary being logged.
 func (m *Manager) Close() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.closed = true
+	line := m.log.stopLocked()
+	m.mu.Unlock()
+	line.write()
+	m.log.wg.Wait()
 	return nil
 }
 
@@ -209,9 +230,10 @@ func (m *Manager) unview(s *scope) {
 }
 
 // OpenConnection opens the scope of a new connection in the transient
-// scope. It refuses when the per-IP limits or the Conn, Transient or
-// System limits refuse; a connection from an allowlisted address that the
-// normal scopes refuse is retried in the allowlisted ones.
+// scope. It refuses when the per-IP limits, the source's share of
+// transient connections (inbound only) or the Conn, Transient or System
+// limits refuse; a connection from an allowlisted address that the normal
+// scopes refuse is retried in the allowlisted ones.
 func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.Multiaddr) (network.ConnManagementScope, error) {
 	ip, hasIP := endpointIP(endpoint)
 	m.mu.Lock()
@@ -227,12 +249,21 @@ func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.
 		dir:      dir,
 		endpoint: endpoint,
 	}
-	if hasIP && dir == network.DirInbound && !allowlisted && !(m.exemptLoopback && ip.IsLoopback()) {
+	if hasIP {
+		c.src, c.from = m.sourceOf(ip), c
+		c.shared = !allowlisted && !(m.exemptLoopback && ip.IsLoopback())
+	}
+	if c.shared && dir == network.DirInbound {
 		if err := m.perIP.addLocked(ip); err != nil {
-			m.refused[KindIP][err.Resource]++
+			m.refuseLocked(err, c.src)
 			return nil, err
 		}
 		c.ipCounted, c.ip = true, ip
+		if err := m.transientConnRefusalLocked(c.src); err != nil {
+			m.perIP.removeLocked(ip)
+			m.refuseLocked(err, c.src)
+			return nil, err
+		}
 	}
 
 	d := connDelta(dir, usefd)
@@ -252,12 +283,20 @@ func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.
 	for _, u := range c.ups() {
 		u.refs++
 	}
+	if c.ipCounted {
+		m.addSourceLocked(c.src, sourceUse{transientConns: 1})
+		c.transientSlot = true
+	}
 	m.linkOpenLocked(&c.scope)
 	return c, nil
 }
 
 // OpenStream opens the scope of a new stream with peer p, in the peer's
-// scope and the transient scope.
+// scope and the transient scope. An inbound stream also counts as
+// unnegotiated against its peer, its connection (when p has a single
+// one; see AttachConn) and that connection's source until SetProtocol, and
+// is refused when the Shares cap those and the transient scope is past
+// the burst.
 func (m *Manager) OpenStream(p peer.ID, dir network.Direction) (network.StreamManagementScope, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -273,10 +312,27 @@ func (m *Manager) OpenStream(p peer.ID, dir network.Direction) (network.StreamMa
 	}
 	st.setUp(&ps.scope, m.transient, m.system)
 	d := streamDelta(dir)
-	if err := m.reserveLocked(&st.scope, &d, network.ReservationPriorityAlways); err != nil {
+	on, from := ps.streamConnLocked()
+	st.from = from
+	var buf [16]*scope
+	chain := st.appendChain(buf[:0])
+	err := m.checkChainLocked(chain, &d, network.ReservationPriorityAlways, sourceOfLocked(&st.scope))
+	if err == nil && dir == network.DirInbound && !m.burstLocked(m.transient.use.NumStreamsInbound) {
+		if le := m.unnegotiatedRefusalLocked(ps, on, from); le != nil {
+			m.refuseLocked(le, sourceOfLocked(&st.scope))
+			err = le
+		}
+	}
+	if err != nil {
 		m.decRefLocked(&ps.scope)
 		m.maybeSweepLocked()
 		return nil, err
+	}
+	for _, x := range chain {
+		addUse(&x.use, &d)
+	}
+	if dir == network.DirInbound {
+		m.addUnnegotiatedLocked(st, from, on != nil)
 	}
 	// The reference peerLocked took is now the stream's.
 	m.transient.refs++
@@ -325,14 +381,23 @@ func (m *Manager) reserveLocked(s *scope, d *delta, prio uint8) error {
 	}
 	var buf [16]*scope
 	chain := s.appendChain(buf[:0])
-	for _, x := range chain {
-		if err := x.checkLocked(d, prio); err != nil {
-			m.refused[err.Kind][err.Resource]++
-			return err
-		}
+	if err := m.checkChainLocked(chain, d, prio, sourceOfLocked(s)); err != nil {
+		return err
 	}
 	for _, x := range chain {
 		addUse(&x.use, d)
+	}
+	return nil
+}
+
+// checkChainLocked checks that every scope of chain can take d at
+// priority prio, and counts the first refusal as coming from src.
+func (m *Manager) checkChainLocked(chain []*scope, d *delta, prio uint8, src netip.Prefix) error {
+	for _, x := range chain {
+		if err := x.checkLocked(d, prio); err != nil {
+			m.refuseLocked(err, src)
+			return err
+		}
 	}
 	return nil
 }
@@ -348,7 +413,7 @@ func (m *Manager) moveLocked(s *scope, add, drop []*scope) error {
 	}
 	for _, x := range add {
 		if err := x.checkLocked(&s.use, network.ReservationPriorityAlways); err != nil {
-			m.refused[err.Kind][err.Resource]++
+			m.refuseLocked(err, sourceOfLocked(s))
 			return err
 		}
 	}
@@ -475,7 +540,7 @@ func (m *Manager) peerLocked(p peer.ID) *peerScope {
 	s := m.peers[p]
 	if s == nil {
 		l, ok := limitFor(m.limits.Peer, p, &m.limits.PeerDefault)
-		s = &peerScope{scope{m: m, kind: KindPeer, peerID: p, limit: l, override: ok}}
+		s = &peerScope{scope: scope{m: m, kind: KindPeer, peerID: p, limit: l, override: ok}}
 		m.attachTopLocked(&s.scope)
 		m.peers[p] = s
 	}

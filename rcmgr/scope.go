@@ -104,15 +104,30 @@ type scope struct {
 	done   bool
 	queued bool // in m.idle
 	nup    uint8
-	refs   int // holders: scopes listing this one in up, spans, views
-	use    network.ScopeStat
-	up     [maxUp]*scope
-	spans  *scope // first open span begun on this scope
+	shares uint8 // streams: what the stream counts against as unnegotiated (shareUnnegotiated, …)
+	// from is the connection whose remote address the requests of a conn
+	// (itself) or stream come from, when known: its source (see Shares)
+	// is where refusals come from.
+	from  *connScope
+	refs  int // holders: scopes listing this one in up, spans, views
+	use   network.ScopeStat
+	up    [maxUp]*scope
+	spans *scope // first open span begun on this scope
 	// prev and next link a span into its owner's list of spans, and a
 	// conn or stream into the manager's list of live ones.
 	prev, next *scope
 	children   map[peer.ID]*scope // services and protocols: per-peer scopes
 	parent     *scope             // service and protocol peers: the service or protocol
+}
+
+// base returns the conn, stream or DAG scope whose reservations s's
+// count as: s itself, or for a span the scope it was begun on, or that
+// scope's.
+func (s *scope) base() *scope {
+	for s.owner != nil {
+		s = s.owner
+	}
+	return s
 }
 
 // ups returns the scopes s counts against besides itself.
@@ -391,6 +406,10 @@ func (s *spanScope) Done() {
 // peerScope is a peer's scope.
 type peerScope struct {
 	scope
+
+	// Guarded by m.mu.
+	conns        []*connScope // its open connections, in the order SetPeer named them
+	unnegotiated int          // its inbound streams that have not named a protocol
 }
 
 var _ network.PeerScope = (*peerScope)(nil)

@@ -2,6 +2,7 @@ package rcmgr
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 
 	"github.com/p2pnet/p2pnet/network"
@@ -43,6 +44,23 @@ type Snapshot struct {
 	// refused and the resource; kinds and resources that never refused are
 	// left out.
 	Refusals []RefusalCount
+	// RefusalsByLimit counts the same refusals by the limit that refused
+	// too, as RefusalsByLimit returns them.
+	RefusalsByLimit []LimitRefusalCount
+	// Sources lists, by source (see Shares), what the sources that hold
+	// anything of the shares hold.
+	Sources []SourceSnapshot `json:",omitempty"`
+}
+
+// SourceSnapshot is what one source held of the Shares.
+type SourceSnapshot struct {
+	// Source is the group of remote addresses, such as 203.0.113.7/32.
+	Source netip.Prefix
+	// TransientConns is its inbound connections in the transient scope.
+	TransientConns int
+	// UnnegotiatedStreams is its inbound streams that have not named
+	// their protocol.
+	UnnegotiatedStreams int
 }
 
 // Snapshot returns every live scope with its use and limit. It walks all
@@ -105,7 +123,14 @@ func (m *Manager) Snapshot() Snapshot {
 	for _, s := range open {
 		add(s)
 	}
-	return Snapshot{Scopes: out, Refusals: m.refusalsLocked()}
+	srcs := make([]SourceSnapshot, 0, len(m.sources))
+	for p, u := range m.sources {
+		srcs = append(srcs, SourceSnapshot{Source: p, TransientConns: u.transientConns, UnnegotiatedStreams: u.unnegotiated})
+	}
+	slices.SortFunc(srcs, func(a, b SourceSnapshot) int {
+		return cmp.Or(a.Source.Addr().Compare(b.Source.Addr()), cmp.Compare(a.Source.Bits(), b.Source.Bits()))
+	})
+	return Snapshot{Scopes: out, Refusals: m.refusalsLocked(), RefusalsByLimit: m.refusalsByLimitLocked(), Sources: srcs}
 }
 
 // snapshotLocked describes s.

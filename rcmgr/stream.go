@@ -82,6 +82,7 @@ func (st *streamScope) SetProtocol(proto protocol.ID) error {
 	}
 	st.proto, st.protoPeer = pr, pp
 	st.setUpLocked()
+	m.releaseUnnegotiatedLocked(st)
 	return nil
 }
 
@@ -143,6 +144,7 @@ func (st *streamScope) Done() {
 	if st.done {
 		return
 	}
+	m.releaseUnnegotiatedLocked(st)
 	m.unlinkOpenLocked(&st.scope)
 	m.doneLocked(&st.scope)
 	m.maybeSweepLocked()

@@ -72,7 +72,9 @@ func announceable(a ma.Multiaddr) bool {
 		return false
 	}
 	switch a[0].Code() {
-	case ma.P_IP6ZONE:
+	case ma.P_IP6ZONE, ma.P_CIRCUIT:
+		// A bare /p2p-circuit is the circuit transport's listener, not
+		// an address: the relayed addresses are announced by the host.
 		return false
 	case ma.P_IP4, ma.P_IP6:
 		ip := net.IP(a[0].RawValue())

@@ -71,6 +71,23 @@ func (c *Conn) run() {
 	s.notifyAll(func(n network.Notifiee) { n.Disconnected(s, c) })
 }
 
+// Limit returns the duration and data limits that the relay of a
+// limited (relayed) connection announced, when its transport knows them
+// (transport/circuit does); zero means no limit or none known.
+func (c *Conn) Limit() (time.Duration, int64) {
+	if l, ok := c.tc.(interface{ Limit() (time.Duration, int64) }); ok {
+		return l.Limit()
+	}
+	return 0, 0
+}
+
+// connAttacher is what a resource manager implements (rcmgr.Manager
+// does) to count an inbound stream against the connection it came on
+// until its protocol is named.
+type connAttacher interface {
+	AttachConn(network.StreamScope, network.ConnScope) error
+}
+
 // handleInbound accounts an inbound stream and starts the handler on it,
 // or resets it when the resource manager refuses it, no handler is set or
 // the connection is closing.
@@ -80,6 +97,15 @@ func (c *Conn) handleInbound(ms network.MuxedStream) {
 	if err != nil {
 		ms.Reset()
 		return
+	}
+	// A manager that caps unnegotiated streams per connection learns
+	// which connection this one came on.
+	if a, ok := s.cfg.rcmgr.(connAttacher); ok {
+		if err := a.AttachConn(scope, c.tc.Scope()); err != nil {
+			scope.Done()
+			ms.Reset()
+			return
+		}
 	}
 	st, err := c.addStream(ms, network.DirInbound, scope)
 	if err != nil {

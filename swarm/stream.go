@@ -89,12 +89,14 @@ func (st *Stream) Reset() error {
 	return err
 }
 
-// release removes the stream from its connection and ends its scope,
-// once.
+// release ends the stream's scope and removes it from its connection,
+// once: in that order, so that whoever sees the stream gone (a
+// connection closing, then its Disconnected notification) finds its
+// resources released.
 func (st *Stream) release() {
 	st.done.Do(func() {
-		st.conn.removeStream(st)
 		st.scope.Done()
+		st.conn.removeStream(st)
 	})
 }
 

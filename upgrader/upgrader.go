@@ -46,7 +46,9 @@ const (
 	// DefaultMuxerNegotiationTimeout bounds the multiplexer negotiation.
 	DefaultMuxerNegotiationTimeout = 60 * time.Second
 	// DefaultMaxInflightInbound is how many inbound connections may be in
-	// their handshake at once; the accept loop waits beyond it.
+	// their handshake at once; a Listener shares them among source
+	// addresses (see Config.MaxInflightPerGroup) and refuses or evicts
+	// beyond it, never waits.
 	DefaultMaxInflightInbound = 64
 	// DefaultAcceptQueue is how many upgraded inbound connections may wait
 	// for Accept.
@@ -95,9 +97,28 @@ type Config struct {
 	// MuxerNegotiationTimeout bounds multiplexer negotiation; 0 means
 	// DefaultMuxerNegotiationTimeout.
 	MuxerNegotiationTimeout time.Duration
-	// MaxInflightInbound bounds concurrent inbound handshakes; 0 means
-	// DefaultMaxInflightInbound.
+	// MaxInflightInbound bounds concurrent inbound handshakes of each
+	// Listener; 0 means DefaultMaxInflightInbound.
 	MaxInflightInbound int
+	// MaxInflightPerGroup caps the inbound handshakes of one group of
+	// source addresses (see HandshakePrefixIPv4) in each Listener: a
+	// connection from a group at its cap is closed at once. Handshakes
+	// the Listener evicted count against their group until their
+	// InboundUpgradeTimeout would have run out. 0 (or less) means
+	// max(1, MaxInflightInbound/DefaultGroupShare): 8 of the default 64
+	// slots, like rcmgr's default of 8 connections per address. A value
+	// above MaxInflightInbound means MaxInflightInbound.
+	MaxInflightPerGroup int
+	// HandshakePrefixIPv4 and HandshakePrefixIPv6 say which source
+	// addresses form one group for MaxInflightPerGroup and for eviction:
+	// those sharing their first HandshakePrefixIPv4 bits (IPv4) or
+	// HandshakePrefixIPv6 bits (IPv6). 0 (or less) means
+	// DefaultHandshakePrefixIPv4 (32: each address is its own group, each
+	// of 127.0.0.0/8 included) and DefaultHandshakePrefixIPv6 (56: what
+	// one site usually gets); longer than the address means the whole
+	// address.
+	HandshakePrefixIPv4 int
+	HandshakePrefixIPv6 int
 }
 
 // Upgrader upgrades raw connections. It is safe for concurrent use.

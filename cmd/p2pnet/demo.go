@@ -19,8 +19,11 @@ var demoBytes uint64 = 256 << 20
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("demo", stderr)
 	size := sizeFlag(demoBytes)
-	fl.Var(&size, "size", "bytes to transfer each way (`SIZE`)")
+	fl.Var(&size, "size", "bytes to transfer each way (`SIZE`, such as 64MiB or 1.5GiB)")
 	if err := parseFlags(fl, args); err != nil {
+		return err
+	}
+	if err := noArgs(fl); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -60,7 +63,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("client has no connection to the server after connecting")
 	}
 	c := conns[0]
-	<-client.Identify().IdentifyWait(c)
+	select {
+	case <-client.Identify().IdentifyWait(c):
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for identify: %w", context.Cause(ctx))
+	}
 	st := c.ConnState()
 	w("")
 	w("connection  %s -> %s in %s", c.LocalMultiaddr(), c.RemoteMultiaddr(), connectTime.Round(time.Microsecond))
@@ -76,20 +83,28 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	w("identify    server says it is %v and speaks %s", agent, strings.Join(names, ", "))
 	w("            server's listen addresses: %v", client.Peerstore().Addrs(server.ID()))
 
+	// The first round trip of a stream carries the protocol proposal and
+	// its answer too: it is shown apart, as the stream's setup.
 	var rtts []string
+	var setup time.Duration
 	results := ping.Ping(ctx, client, server.ID())
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 6; i++ {
 		r := <-results
 		if r.Err != nil {
-			return fmt.Errorf("pinging the server: %w", r.Err)
+			return withReason("pinging the server", r.Err)
+		}
+		if i == 0 {
+			setup = r.RTT
+			continue
 		}
 		rtts = append(rtts, r.RTT.Round(time.Microsecond).String())
 	}
-	w("ping        5 round trips: %s", strings.Join(rtts, " "))
+	w("ping        stream set up with its first round trip in %s; then 5 round trips: %s",
+		setup.Round(time.Microsecond), strings.Join(rtts, " "))
 
 	res, err := perf.Run(ctx, client, server.ID(), uint64(size), uint64(size), nil)
 	if err != nil {
-		return fmt.Errorf("transferring data: %w", err)
+		return withReason("transferring data", err)
 	}
 	w("perf        sent %s in %s: %s", formatBytes(res.Uploaded), res.UploadTime.Round(time.Millisecond), formatBits(res.UploadBitsPerSecond()))
 	w("            received %s in %s: %s", formatBytes(res.Downloaded), res.DownloadTime.Round(time.Millisecond), formatBits(res.DownloadBitsPerSecond()))

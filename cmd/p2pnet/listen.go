@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,7 +12,10 @@ import (
 	"github.com/p2pnet/p2pnet"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/rcmgr"
+
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // stringsFlag collects a repeated string flag.
@@ -41,12 +43,16 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	keyFile := fl.String("key", "", "identity key `FILE` (created if absent); default: a fresh key")
 	limitsFile := fl.String("limits", "", "resource limits from this JSON `FILE` (see 'p2pnet limits'); default: limits scaled to this machine")
 	noPerf := fl.Bool("no-perf", false, "do not serve the perf protocol (it lets any peer make this node send and receive data)")
+	limitLoopback := fl.Bool("limit-loopback", false, "apply the per-address limits to loopback addresses too, each of 127.0.0.0/8 and ::1 counting as a host of its own, so that attacks from many addresses can be tried on one machine")
+	relayService := fl.Bool("relay-service", false, "serve as a circuit relay v2 for other peers (reservations 1 h, circuits 2 min and 128 KiB each way)")
+	var relays stringsFlag
+	fl.Var(&relays, "relay", "reserve a slot on the relay at `MADDR`/p2p/ID (repeatable) and print each /p2p-circuit address once it holds")
+	logs := addLogFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
-	if fl.NArg() != 0 {
-		fmt.Fprintf(stderr, "p2pnet listen: unexpected argument %q\n", fl.Arg(0))
-		return errUsage
+	if err := noArgs(fl); err != nil {
+		return err
 	}
 	priv, err := hostKey(*keyFile)
 	if err != nil {
@@ -58,20 +64,44 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, p2pnet.EnablePerf())
 		serving = "ping, identify and perf"
 	}
+	log := logs.logger(stderr)
+	limits := rcmgr.DefaultLimits()
 	if *limitsFile != "" {
-		limits, err := loadLimitsFile(*limitsFile)
-		if err != nil {
+		if limits, err = loadLimitsFile(*limitsFile); err != nil {
 			return err
 		}
-		rm, err := rcmgr.New(limits)
-		if err != nil {
-			return fmt.Errorf("limits file %s: %w", *limitsFile, err)
-		}
-		defer rm.Close()
-		opts = append(opts, p2pnet.ResourceManager(rm))
 	}
+	// Refusals are summed up on stderr every 10 s that has any, and at
+	// the end.
+	rm, err := rcmgr.New(limits, rcmgr.WithLoopbackExempt(!*limitLoopback), rcmgr.WithRefusalLog(log, rcmgr.DefaultRefusalLogInterval))
+	if err != nil && *limitsFile != "" {
+		return fmt.Errorf("limits file %s: %w", *limitsFile, err)
+	} else if err != nil {
+		return fmt.Errorf("resource manager: %w", err)
+	}
+	defer rm.Close()
+	opts = append(opts, p2pnet.ResourceManager(rm))
 	if len(listen) > 0 {
 		opts = append(opts, p2pnet.ListenAddrStrings(listen...))
+	}
+	if *relayService {
+		opts = append(opts, p2pnet.EnableRelayService())
+		serving += ", and relays for others"
+	}
+	if len(relays) > 0 {
+		var addrs []ma.Multiaddr
+		for _, r := range relays {
+			a, err := parsePeerAddr(r)
+			if err != nil {
+				return usagef("--relay: %v", err)
+			}
+			p2p, err := peer.AddrInfoToP2pAddrs(a)
+			if err != nil {
+				return usagef("--relay: %v", err)
+			}
+			addrs = append(addrs, p2p...)
+		}
+		opts = append(opts, p2pnet.StaticRelays(addrs...))
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -81,12 +111,9 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	}
 	defer h.Close()
 
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			st := c.ConnState()
-			log.Info("connected", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr(), "dir", c.Stat().Direction,
-				"security", st.Security, "muxer", st.StreamMultiplexer)
+			log.Info("connected", connAttrs(c)...)
 		},
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			log.Info("disconnected", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr())
@@ -99,7 +126,32 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 		f.Sync()
 	}
 	log.Info("listening; serving "+serving+"; stop with Ctrl-C", "peer", h.ID())
-	<-ctx.Done()
+	printRelayAddrs(ctx, h, stdout)
 	log.Info("shutting down")
 	return h.Close()
+}
+
+// printRelayAddrs prints each /p2p-circuit address of h, with h's ID, once
+// its reservation holds, until ctx ends.
+func printRelayAddrs(ctx context.Context, h *p2pnet.Host, stdout io.Writer) {
+	self := ma.StringCast("/p2p/" + h.ID().String())
+	printed := map[string]bool{}
+	for {
+		changed := h.RelayAddrsChanged() // before reading, not to miss a change
+		for _, a := range h.RelayAddrs() {
+			full := a.Encapsulate(self)
+			if !printed[string(full.Bytes())] {
+				printed[string(full.Bytes())] = true
+				fmt.Fprintln(stdout, full)
+				if f, ok := stdout.(interface{ Sync() error }); ok {
+					f.Sync()
+				}
+			}
+		}
+		select {
+		case <-changed: // nil without relays: waits for ctx alone
+		case <-ctx.Done():
+			return
+		}
+	}
 }

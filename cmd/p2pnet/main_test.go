@@ -56,15 +56,17 @@ func TestIDKeyFile(t *testing.T) {
 		t.Errorf("key file mode %v; want 0600", fi.Mode().Perm())
 	}
 	var first, second struct {
-		ID      string
-		KeyType string
+		Type    string
+		Peer    string
+		KeyType string `json:"key_type"`
+		KeyFile string `json:"key_file"`
 		Created bool
 	}
 	if err := json.Unmarshal([]byte(out1), &first); err != nil {
 		t.Fatalf("output %q: %v", out1, err)
 	}
-	if !first.Created {
-		t.Error("first run did not report creating the key")
+	if !first.Created || first.Type != "result" || first.KeyType != "Ed25519" || first.KeyFile != path {
+		t.Errorf("first run printed %+v; want a result with key_type Ed25519, key_file %s, created", first, path)
 	}
 	code, out2, errs := runCmd(t, "id", "--key", path, "--json")
 	if code != 0 {
@@ -73,8 +75,8 @@ func TestIDKeyFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(out2), &second); err != nil {
 		t.Fatal(err)
 	}
-	if second.Created || second.ID != first.ID {
-		t.Errorf("second run: %+v; want the same ID %s, not created", second, first.ID)
+	if second.Created || second.Peer != first.Peer {
+		t.Errorf("second run: %+v; want the same ID %s, not created", second, first.Peer)
 	}
 	// The file holds the libp2p private key protobuf of that ID.
 	data, err := os.ReadFile(path)
@@ -86,8 +88,8 @@ func TestIDKeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := peer.IDFromPrivateKey(priv)
-	if id.String() != first.ID {
-		t.Errorf("key file holds %s; printed %s", id, first.ID)
+	if id.String() != first.Peer {
+		t.Errorf("key file holds %s; printed %s", id, first.Peer)
 	}
 }
 
@@ -97,7 +99,9 @@ func TestIDKeyTypes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d, stderr %q", typ, code, errs)
 		}
-		var res struct{ KeyType string }
+		var res struct {
+			KeyType string `json:"key_type"`
+		}
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatal(err)
 		}
@@ -113,27 +117,73 @@ func TestIDErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	edKey := filepath.Join(dir, "ed.key")
+	rsaKey := filepath.Join(dir, "rsa.key")
+	for _, args := range [][]string{{"id", "--key", edKey}, {"id", "--key", rsaKey, "--type", "rsa"}} {
+		if code, _, errs := runCmd(t, args...); code != 0 {
+			t.Fatalf("p2pnet %q: exit %d, %s", args, code, errs)
+		}
+	}
 	tests := []struct {
 		args []string
 		code int
-		want string
+		want string // the first line of stderr starts with it
 	}{
-		{[]string{"id", "--key", garbage}, 1, "p2pnet id: reading key " + garbage},
-		{[]string{"id", "--type", "dsa"}, 1, `unknown key type "dsa"`},
-		{[]string{"id", "--type", "rsa", "--bits", "1024"}, 1, "generating a RSA key"},
-		{[]string{"id", "--key", filepath.Join(dir, "missing", "x.key")}, 1, "creating key file"},
-		{[]string{"id", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"id", "--nope"}, 2, "flag provided but not defined"},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{nil, 2, "usage: p2pnet"},
+		{[]string{"id", "--key", garbage}, 1, "p2pnet id: key file " + garbage + ": "},
+		{[]string{"id", "--key", filepath.Join(dir, "missing", "x.key")}, 1, "p2pnet id: creating the key file: "},
+		{[]string{"id", "--type", "dsa"}, 2, `p2pnet id: invalid value "dsa" for flag -type: want ed25519, secp256k1, ecdsa or rsa`},
+		{[]string{"id", "--type", "rsa", "--bits", "1024"}, 2, "p2pnet id: --bits 1024: an RSA key has 2048 to 8192 bits"},
+		{[]string{"id", "--type", "ecdsa", "--bits", "2048"}, 2, "p2pnet id: --bits 2048: an ECDSA key has 256, 384 or 521 bits"},
+		{[]string{"id", "--bits", "4096"}, 2, "p2pnet id: --bits applies to --type rsa or ecdsa only"},
+		{[]string{"id", "--type", "ed25519", "--bits", "4096"}, 2, "p2pnet id: --bits applies to --type rsa or ecdsa only"},
+		// An existing key file decides the type and size.
+		{[]string{"id", "--key", edKey, "--type", "rsa"}, 2, "p2pnet id: --type rsa: " + edKey + " holds a Ed25519 key, and an existing key file decides the type"},
+		{[]string{"id", "--key", rsaKey, "--type", "rsa", "--bits", "4096"}, 2, "p2pnet id: --bits 4096: " + rsaKey + " holds a 2048-bit RSA key"},
+		{[]string{"id", "extra"}, 2, `p2pnet id: unexpected argument "extra"`},
+		{[]string{"id", "--nope"}, 2, "p2pnet id: flag provided but not defined: -nope"},
+		{[]string{"id", "--type"}, 2, "p2pnet id: flag needs an argument: -type"},
+		{[]string{"frobnicate"}, 2, `p2pnet: unknown command "frobnicate"`},
+		{nil, 2, "usage: p2pnet COMMAND"},
 	}
 	for _, tt := range tests {
-		code, _, errs := runCmd(t, tt.args...)
-		if code != tt.code || !strings.Contains(errs, tt.want) {
-			t.Errorf("p2pnet %q: exit %d, stderr %q; want exit %d and %q", tt.args, code, errs, tt.code, tt.want)
+		code, out, errs := runCmd(t, tt.args...)
+		first, rest, _ := strings.Cut(errs, "\n")
+		if code != tt.code || !strings.HasPrefix(first, tt.want) {
+			t.Errorf("p2pnet %q: exit %d, stderr %q; want exit %d and a first line starting %q", tt.args, code, errs, tt.code, tt.want)
 		}
-		if tt.code == 1 && strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		if out != "" {
+			t.Errorf("p2pnet %q: printed %q on stdout", tt.args, out)
+		}
+		switch {
+		case tt.code == 1 && rest != "":
 			t.Errorf("p2pnet %q: failure printed more than one line: %q", tt.args, errs)
+		case tt.code == 2 && len(tt.args) > 1 && !strings.HasPrefix(rest, "usage: p2pnet id [flags]  (p2pnet id -h for help)\n"):
+			t.Errorf("p2pnet %q: usage error without the usage line: %q", tt.args, errs)
 		}
+	}
+}
+
+// TestIDExistingKeyFlags: flags that agree with an existing key file are
+// fine, so that a script may run the same command line every time.
+func TestIDExistingKeyFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rsa.key")
+	args := []string{"id", "--key", path, "--type", "rsa", "--bits", "2048", "--json"}
+	var ids []string
+	for range 2 {
+		code, out, errs := runCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var res struct {
+			Peer    string
+			KeyBits int `json:"key_bits"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.KeyBits != 2048 {
+			t.Fatalf("output %q: %+v, %v", out, res, err)
+		}
+		ids = append(ids, res.Peer)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the second run printed %s, the first %s", ids[1], ids[0])
 	}
 }

@@ -78,23 +78,30 @@ func TestListenPingPerf(t *testing.T) {
 		t.Fatalf("listen printed %q; want a loopback address with /p2p/", addr)
 	}
 
-	code, out, errs := runCmd(t, "ping", "-c", "3", "-i", "1ms", addr)
+	// Flags after the address too.
+	code, out, errs := runCmd(t, "ping", "-c", "3", addr, "-i", "10ms")
 	if code != 0 {
 		t.Fatalf("ping exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"PING 12D3KooW", "seq=3 time=", "3 pings transmitted, 3 received, 0% loss", "rtt min/avg/max/mdev = "} {
+	for _, want := range []string{"PING 12D3KooW", "seq=1 time=", "(new stream: ", "seq=3 time=", "3 transmitted, 3 received, 0% loss, time ", "rtt min/avg/max/mdev = "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ping output lacks %q:\n%s", want, out)
 		}
 	}
 
-	code, out, errs = runCmd(t, "ping", "-c", "2", "-i", "1ms", "--json", addr)
+	code, out, errs = runCmd(t, "ping", "-c", "2", "-i", "10ms", "--json", addr)
 	if code != 0 {
 		t.Fatalf("ping --json exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("ping --json printed %d lines; want 2 pings and a summary:\n%s", len(lines), out)
+	}
+	for i, typ := range []string{"reply", "reply", "summary"} {
+		var line struct{ Type, Peer, Addr string }
+		if err := json.Unmarshal([]byte(lines[i]), &line); err != nil || line.Type != typ || !strings.HasSuffix(addr, "/p2p/"+line.Peer) || !strings.HasPrefix(addr, line.Addr+"/p2p/") {
+			t.Errorf("line %d %q: %+v, %v; want type %q, the peer ID and address", i, lines[i], line, err, typ)
+		}
 	}
 	var sum struct {
 		Transmitted, Received int
@@ -108,13 +115,13 @@ func TestListenPingPerf(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("perf exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, "upload      1.00 MiB") || !strings.Contains(out, "download    3.00 MiB") {
+	if !strings.Contains(out, "upload      1.00 MiB in ") || !strings.Contains(out, "download    3.00 MiB in ") {
 		t.Errorf("perf output:\n%s", out)
 	}
 	// The same node by name.
 	byName := strings.Replace(addr, "/ip4/127.0.0.1/", "/dns4/localhost/", 1)
 	code, out, errs = runCmd(t, "ping", "-c", "1", byName)
-	if code != 0 || !strings.Contains(out, "1 pings transmitted, 1 received") {
+	if code != 0 || !strings.Contains(out, "1 transmitted, 1 received") {
 		t.Errorf("ping %s: exit %d, %s%s", byName, code, out, errs)
 	}
 	code, out, errs = runCmd(t, "perf", "--upload", "0", "--download", "100KiB", "--json", byName)
@@ -139,12 +146,12 @@ func TestPingPerfQUIC(t *testing.T) {
 	}
 	byName := strings.Replace(addr, "/ip4/127.0.0.1/", "/dns4/localhost/", 1)
 	for _, a := range []string{addr, byName} {
-		code, out, errs := runCmd(t, "ping", "-c", "2", "-i", "1ms", a)
-		if code != 0 || !strings.Contains(out, "2 pings transmitted, 2 received") {
+		code, out, errs := runCmd(t, "ping", "-c", "2", "-i", "10ms", a)
+		if code != 0 || !strings.Contains(out, "2 transmitted, 2 received") {
 			t.Errorf("ping %s: exit %d, %s%s", a, code, out, errs)
 		}
 		code, out, errs = runCmd(t, "perf", "--upload", "1MiB", "--download", "1MiB", a)
-		if code != 0 || !strings.Contains(out, "download    1.00 MiB") {
+		if code != 0 || !strings.Contains(out, "download    1.00 MiB in ") {
 			t.Errorf("perf %s: exit %d, %s%s", a, code, out, errs)
 		}
 	}
@@ -181,7 +188,7 @@ func TestDemo(t *testing.T) {
 		"server  12D3KooW", "listens on /ip4/127.0.0.1/tcp/",
 		"security /noise, muxer /yamux/1.0.0 (negotiated inside the handshake: true)",
 		"server says it is p2pnet-demo/server", "/ipfs/ping/1.0.0", "/perf/1.0.0",
-		"ping        5 round trips:", "sent 4.00 MiB", "received 4.00 MiB", "connectedness now NotConnected",
+		"ping        stream set up with its first round trip in ", "; then 5 round trips: ", "sent 4.00 MiB", "received 4.00 MiB", "connectedness now NotConnected",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

@@ -81,6 +81,10 @@ var allowed = map[string][]string{
 	"proto/ping":     with(mechanism, "multistream"),
 	"proto/identify": with(mechanism, "multistream"),
 	"proto/perf":     with(mechanism, "multistream"),
+	"record":         vocabulary,
+	"proto/relay":    with(mechanism, "record"),
+
+	"transport/circuit": with(mechanism, "transport", "upgrader", "multistream", "sec", "proto/relay", "record"),
 }
 
 var (

@@ -61,7 +61,10 @@ func TestConnFlood(t *testing.T) {
 		l.PeerDefault.Conns = limit
 		l.PeerDefault.ConnsInbound = limit
 	})
-	victim := newHost(t, p2pnet.ResourceManager(rm))
+	// The attacker dials from 127.0.0.1 like the good peer; this test is
+	// about the peer scope, so the handshake slots of one address (8 by
+	// default) must not refuse its connections first.
+	victim := newHost(t, p2pnet.ResourceManager(rm), p2pnet.InboundHandshakesPerAddress(2*flood))
 	victim.SetStreamHandler(holdProto, newHoldServer(flood).handle)
 	vi := info(victim)
 	good := newHost(t)

@@ -529,7 +529,10 @@ func TestPushPartialUpdate(t *testing.T) {
 		}
 
 		// An observed address with our /p2p/ID (or anyone's) appended is
-		// stored without it.
+		// stored without it. (Wait: the service takes one push per
+		// connection at a time, and the last one's handler may still be
+		// finishing.)
+		synctest.Wait()
 		m = &message{present: hasObservedAddr,
 			observedAddr: ma.StringCast("/ip4/127.0.0.1/tcp/7778/p2p/" + a.ID().String())}
 		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
@@ -539,6 +542,7 @@ func TestPushPartialUpdate(t *testing.T) {
 			t.Errorf("observed %v after a push of an address with /p2p/", got)
 		}
 
+		synctest.Wait()
 		m = &message{present: hasProtocols, protocols: []protocol.ID{"/only/1.0.0"}}
 		if err := sendPush(t, ba, m.appendDelimited(nil)); err != nil {
 			t.Fatal(err)
@@ -551,6 +555,7 @@ func TestPushPartialUpdate(t *testing.T) {
 		}
 
 		// A push with a wrong key changes nothing.
+		synctest.Wait()
 		_, pub, _ := ic.GenerateEd25519Key(nil)
 		kb, _ := ic.MarshalPublicKey(pub)
 		m = &message{present: hasPublicKey | hasAgentVersion, publicKey: kb, agentVersion: "evil"}

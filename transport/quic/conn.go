@@ -21,7 +21,9 @@ import (
 // connection ends, whether by Close, by the remote, or by a timeout.
 // Errors of a closed connection are quic-go's (such as
 // *quic.ApplicationError carrying the remote's error code, or
-// *quic.IdleTimeoutError), all of which match net.ErrClosed.
+// *quic.IdleTimeoutError), all of which match net.ErrClosed; when the
+// remote closed it because its resource manager refused the connection,
+// they also match ErrRefused.
 type Conn struct {
 	qc         *quicgo.Conn
 	t          *Transport
@@ -86,7 +88,7 @@ func (c *Conn) IsClosed() bool { return c.qc.Context().Err() != nil }
 func (c *Conn) OpenStream(ctx context.Context) (network.MuxedStream, error) {
 	qs, err := c.qc.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, err
+		return nil, remoteRefusal(err)
 	}
 	return &Stream{qs: qs}, nil
 }
@@ -95,7 +97,7 @@ func (c *Conn) OpenStream(ctx context.Context) (network.MuxedStream, error) {
 func (c *Conn) AcceptStream() (network.MuxedStream, error) {
 	qs, err := c.qc.AcceptStream(context.Background())
 	if err != nil {
-		return nil, err
+		return nil, remoteRefusal(err)
 	}
 	return &Stream{qs: qs}, nil
 }
@@ -124,4 +126,4 @@ func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.localAddr }
 func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.remoteAddr }
 
 // Scope returns the connection's resource scope.
-func (c *Conn) Scope() network.ConnScope { return c.st.scope }
+func (c *Conn) Scope() network.ConnScope { return c.st.currentScope() }

@@ -6,6 +6,8 @@ import (
 	"net"
 
 	"github.com/p2pnet/p2pnet/network"
+
+	quicgo "github.com/quic-go/quic-go"
 )
 
 // ErrUnsupportedAddr is returned for addresses that are not exactly
@@ -64,3 +66,46 @@ var ErrStreamClosedRead = errors.New("quic: stream closed for reading")
 // ErrStreamClosedWrite is returned by writes after CloseWrite or Close;
 // writes in progress are interrupted with it.
 var ErrStreamClosedWrite = errors.New("quic: stream closed for writing")
+
+// ErrRefused is wrapped by the error of a Dial, or of an operation on a
+// connection, whose remote refused the connection:
+//
+//   - before the handshake, with QUIC's CONNECTION_REFUSED: the error
+//     also wraps quic-go's *quic.TransportError, which carries no reason
+//     (QUIC has none to give before the handshake); p2pnet refuses so
+//     when its resource manager would not take the connection or too
+//     many handshakes are in progress, go-libp2p when its resource
+//     manager refuses;
+//   - after the handshake, by closing the connection with application
+//     error 0x1001, RESOURCE_LIMIT_EXCEEDED: the error also wraps
+//     quic-go's *quic.ApplicationError, whose ErrorMessage is the
+//     remote's reason (p2pnet's resource manager's error; go-libp2p
+//     sends none).
+//
+// It matches network.ErrResourceLimitExceeded: the same dial may succeed
+// later.
+var ErrRefused error = refusedError{}
+
+type refusedError struct{}
+
+func (refusedError) Error() string { return "quic: connection refused by the remote" }
+
+// Is makes ErrRefused match network.ErrResourceLimitExceeded.
+func (refusedError) Is(target error) bool { return target == network.ErrResourceLimitExceeded }
+
+// errHandshakeBudget is why connContext refuses a client while the
+// maximum of handshakes is in progress. The client sees only
+// CONNECTION_REFUSED.
+var errHandshakeBudget = errors.New("quic: too many inbound handshakes in progress")
+
+// remoteRefusal returns err, wrapped with ErrRefused if it says the
+// remote refused the connection.
+func remoteRefusal(err error) error {
+	if te, ok := errors.AsType[*quicgo.TransportError](err); ok && te.Remote && te.ErrorCode == quicgo.ConnectionRefused {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if ae, ok := errors.AsType[*quicgo.ApplicationError](err); ok && ae.Remote && ae.ErrorCode == codeResourceLimitExceeded {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
+}

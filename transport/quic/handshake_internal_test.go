@@ -12,7 +12,8 @@ import (
 )
 
 // TestHandshakeCounting: inbound handshakes count while in progress, and
-// past maxUnverifiedHandshakes clients must prove their address.
+// past DefaultRetryThreshold unverified ones clients must prove their
+// address; a client that did is counted as verified.
 func TestHandshakeCounting(t *testing.T) {
 	newTransport := func() (*Transport, peer.ID) {
 		priv, _, err := ic.GenerateEd25519Key(rand.Reader)
@@ -50,15 +51,16 @@ func TestHandshakeCounting(t *testing.T) {
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
 	}
-	if n := b.handshakes.Load(); n != 0 {
-		t.Errorf("%d handshakes in progress after the connection was accepted", n)
+	if hs := b.HandshakeStats(); hs.InProgress != 0 || hs.Unverified != 0 {
+		t.Errorf("after the connection was accepted: %+v", hs)
 	}
+	b.unverified.Store(DefaultRetryThreshold - 1)
 	if b.verifySourceAddress(nil) {
-		t.Error("address validation required with no handshake in progress")
+		t.Errorf("address validation required with %d unverified handshakes in progress", DefaultRetryThreshold-1)
 	}
-	b.handshakes.Store(maxUnverifiedHandshakes)
+	b.unverified.Store(DefaultRetryThreshold)
 	if !b.verifySourceAddress(nil) {
-		t.Errorf("no address validation with %d handshakes in progress", maxUnverifiedHandshakes)
+		t.Errorf("no address validation with %d unverified handshakes in progress", DefaultRetryThreshold)
 	}
 	// Such a client still connects, after a Retry.
 	go func() {
@@ -76,8 +78,9 @@ func TestHandshakeCounting(t *testing.T) {
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
 	}
-	if n := b.handshakes.Load(); n != maxUnverifiedHandshakes {
-		t.Errorf("%d handshakes counted; want %d", n, maxUnverifiedHandshakes)
+	if hs := b.HandshakeStats(); hs.InProgress != 0 || hs.Unverified != DefaultRetryThreshold || hs.Retries < 2 {
+		t.Errorf("after a client connected with a Retry: %+v; want no handshake in progress, %d unverified (as set), 2 Retries or more",
+			hs, DefaultRetryThreshold)
 	}
-	b.handshakes.Store(0)
+	b.unverified.Store(0)
 }

@@ -3,6 +3,7 @@ package quic_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,9 +24,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // countingRcmgr counts connection scopes and can refuse them.
 type countingRcmgr struct {
 	network.NullResourceManager
-	refuse     atomic.Bool // OpenConnection fails
-	refusePeer atomic.Bool // SetPeer fails
-	refuseMem  atomic.Bool // ReserveMemory fails
+	refuse     atomic.Bool  // OpenConnection fails
+	refuseFrom atomic.Int32 // when positive, OpenConnection fails from that call on (counting from 1)
+	calls      atomic.Int32 // OpenConnection calls
+	refusePeer atomic.Bool  // SetPeer fails
+	refuseMem  atomic.Bool  // ReserveMemory fails
 	reserved   atomic.Int64
 	reserves   atomic.Int32 // ReserveMemory calls
 	opened     atomic.Int32
@@ -65,9 +68,13 @@ func (s *countingScope) ReserveMemory(size int, prio uint8) error {
 	return nil
 }
 
+// errRefusedForTest is what countingRcmgr refuses with: a resource
+// manager's refusal says why.
+var errRefusedForTest = fmt.Errorf("%w: refused for the test", network.ErrResourceLimitExceeded)
+
 func (s *countingScope) SetPeer(p peer.ID) error {
 	if s.m.refusePeer.Load() {
-		return network.ErrResourceLimitExceeded
+		return errRefusedForTest
 	}
 	s.m.mu.Lock()
 	s.m.peers = append(s.m.peers, p)
@@ -76,8 +83,9 @@ func (s *countingScope) SetPeer(p peer.ID) error {
 }
 
 func (m *countingRcmgr) OpenConnection(dir network.Direction, usefd bool, _ ma.Multiaddr) (network.ConnManagementScope, error) {
-	if m.refuse.Load() {
-		return nil, network.ErrResourceLimitExceeded
+	call := m.calls.Add(1)
+	if from := m.refuseFrom.Load(); m.refuse.Load() || from > 0 && call >= from {
+		return nil, errRefusedForTest
 	}
 	m.opened.Add(1)
 	m.mu.Lock()

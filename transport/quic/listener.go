@@ -2,11 +2,13 @@ package quic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/transport"
 
@@ -17,9 +19,9 @@ import (
 // Listener accepts QUIC connections on one UDP socket. It implements
 // transport.Listener; Accept returns *Conn values.
 //
-// One goroutine takes each connection whose handshake completed, sets its
-// scope's peer, and hands it to a hole-punching Dial waiting for it, or
-// else to Accept.
+// One goroutine takes each connection whose handshake completed, opens
+// its scope in the resource manager and sets its peer, and hands it to a
+// hole-punching Dial waiting for it, or else to Accept.
 type Listener struct {
 	t     *Transport
 	ep    *endpoint
@@ -100,8 +102,9 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
-// setUp wraps an established inbound connection, or closes it and
-// returns nil when its scope refuses the peer.
+// setUp wraps an inbound connection whose handshake completed: it opens
+// the connection's scope and sets its peer, or closes the connection and
+// returns nil when the resource manager refuses it.
 func (l *Listener) setUp(qc *quicgo.Conn) *Conn {
 	st, _ := qc.Context().Value(connStateKey{}).(*connState)
 	if st == nil { // connContext runs for every inbound connection
@@ -109,34 +112,55 @@ func (l *Listener) setUp(qc *quicgo.Conn) *Conn {
 		return nil
 	}
 	st.endHandshake()
+	c, err := l.wrap(qc, st)
+	if err != nil {
+		if errors.Is(err, network.ErrResourceLimitExceeded) {
+			l.t.refusedLimits.Add(1)
+			refuse(qc, err)
+		} else {
+			qc.CloseWithError(codeNoError, "")
+		}
+		st.release()
+		return nil
+	}
+	return c
+}
+
+// wrap opens the scope of qc's connection, sets its peer and wraps it.
+func (l *Listener) wrap(qc *quicgo.Conn, st *connState) (*Conn, error) {
 	var key ic.PubKey
 	select {
 	case key = <-st.keys:
 	default:
 	}
-	var remote peer.ID
-	err := ErrNoRemoteKey
-	if key != nil {
-		remote, err = peer.IDFromPublicKey(key)
+	if key == nil {
+		return nil, ErrNoRemoteKey
 	}
-	if err == nil {
-		if err = st.scope.SetPeer(remote); err != nil {
-			qc.CloseWithError(codeResourceLimitExceeded, "resource limit exceeded")
-			st.release()
-			return nil
-		}
+	remote, err := peer.IDFromPublicKey(key)
+	if err != nil {
+		return nil, err
 	}
-	if err == nil {
-		l.t.acquireEndpoint(l.ep)
-		var c *Conn
-		if c, err = newConn(l.t, qc, st, l.ep, remote, key, nil); err == nil {
-			return c
-		}
+	raddr, err := quicMultiaddr(qc.RemoteAddr())
+	if err != nil {
+		return nil, err
+	}
+	scope, err := l.t.rcmgr.OpenConnection(network.DirInbound, false, raddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.setScope(scope); err != nil {
+		return nil, err
+	}
+	if err := scope.SetPeer(remote); err != nil {
+		return nil, err
+	}
+	l.t.acquireEndpoint(l.ep)
+	c, err := newConn(l.t, qc, st, l.ep, remote, key, raddr)
+	if err != nil {
 		l.t.releaseEndpoint(l.ep)
+		return nil, err
 	}
-	qc.CloseWithError(codeNoError, "")
-	st.release()
-	return nil
+	return c, nil
 }
 
 // Close stops listening: handshakes in progress are refused, and

@@ -23,6 +23,29 @@ const (
 	DefaultMaxIncomingStreams = 256
 )
 
+// Defaults of the handshake limits, which are p2pnet's own (go-libp2p
+// takes a transient connection slot for each handshake and demands a
+// Retry only at a rate per subnet, never from loopback).
+const (
+	// DefaultRetryThreshold is how many inbound handshakes from addresses
+	// nobody validated may be in progress before new clients must prove
+	// their address with a Retry. Such handshakes may come from spoofed
+	// addresses and cost an attacker one packet each, so they get a
+	// small share (1/8) of DefaultMaxHandshakes; a client pays the Retry's
+	// round trip only while that many are in progress, which takes a
+	// burst of new clients or a flood.
+	DefaultRetryThreshold = 8
+	// DefaultMaxHandshakes is how many inbound handshakes may be in
+	// progress at once, as many as TCP's upgrader runs
+	// (upgrader.DefaultMaxInflightInbound); beyond it new clients are
+	// refused with CONNECTION_REFUSED. Handshakes hold no slot in the
+	// resource manager, so this bounds what they cost: the handshake's
+	// cryptography, and quic-go's state, measured at about 56 KiB of
+	// heap and 4 goroutines each (3.5 MiB and 256 goroutines at this
+	// default).
+	DefaultMaxHandshakes = 64
+)
+
 // Flow-control windows. A stream starts with 512 KiB of receive window
 // and a connection with 768 KiB (quic-go's defaults); quic-go's
 // auto-tuning grows them while the application reads faster than the
@@ -45,6 +68,8 @@ type options struct {
 	keepAlive        time.Duration
 	handshakeTimeout time.Duration
 	maxStreams       int64
+	retryThreshold   int
+	maxHandshakes    int
 }
 
 func defaultOptions() options {
@@ -53,6 +78,8 @@ func defaultOptions() options {
 		keepAlive:        DefaultKeepAlivePeriod,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxStreams:       DefaultMaxIncomingStreams,
+		retryThreshold:   DefaultRetryThreshold,
+		maxHandshakes:    DefaultMaxHandshakes,
 	}
 }
 
@@ -104,6 +131,36 @@ func WithMaxIncomingStreams(n int) Option {
 			return fmt.Errorf("%w: max incoming streams %d", ErrInvalidOption, n)
 		}
 		o.maxStreams = int64(n)
+		return nil
+	}
+}
+
+// WithRetryThreshold sets how many inbound handshakes from addresses
+// nobody validated may be in progress before new clients must prove
+// their address with a Retry (default DefaultRetryThreshold); 0 makes
+// every client prove it, at the cost of one round trip. It must not be
+// negative. A threshold at or above WithMaxHandshakes never asks for a
+// Retry: the budget refuses first.
+func WithRetryThreshold(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("%w: retry threshold %d", ErrInvalidOption, n)
+		}
+		o.retryThreshold = n
+		return nil
+	}
+}
+
+// WithMaxHandshakes sets how many inbound handshakes may be in progress
+// at once (default DefaultMaxHandshakes); further clients are refused
+// with CONNECTION_REFUSED until some finish or time out. It must be
+// positive.
+func WithMaxHandshakes(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max handshakes %d", ErrInvalidOption, n)
+		}
+		o.maxHandshakes = n
 		return nil
 	}
 }

@@ -104,7 +104,7 @@ func (s *Stream) streamErr(err, closed error) error {
 		// The remote reset the stream, or stopped reading it.
 		return fmt.Errorf("%w: %w", ErrStreamReset, err)
 	}
-	return err
+	return remoteRefusal(err)
 }
 
 // CloseWrite half-closes the stream: the remote reads EOF after the data

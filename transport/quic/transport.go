@@ -16,16 +16,36 @@
 //
 // Resource accounting. A dial opens an outbound connection scope before
 // any packet is sent and sets its peer before the handshake (the peer is
-// known; a refusal costs no handshake). An inbound connection's scope is
-// opened when its first packet arrives, before any cryptography; a
-// refusal makes quic-go answer CONNECTION_REFUSED. Its peer is set when
-// the handshake completes; a refusal then closes the connection with
-// application error 0x1001, go-libp2p's RESOURCE_LIMIT_EXCEEDED. Every
-// scope ends when its connection ends, whichever way. While 128 or more
-// inbound handshakes are in progress, new clients must first prove their
-// address with a Retry, so that spoofed Initial packets cannot exhaust
-// the connection limits. A connection's receive window grows beyond its
-// initial size only with memory reserved in the connection's scope.
+// known; a refusal costs no handshake).
+//
+// Inbound handshakes hold nothing in the resource manager while they are
+// in progress: an Initial packet costs an attacker nothing and its source
+// address may be spoofed, so half-open handshakes must not take the
+// transient connection slots that TCP's handshakes and every other
+// peer's need. The transport bounds them itself instead (see Handshakes
+// below). When a client's first Initial arrives, the resource manager is
+// asked whether it would take the connection (a scope opened and at once
+// ended), so that a client it would refuse learns it at once, from a
+// CONNECTION_REFUSED, without a handshake. When the handshake completes,
+// the connection's scope is opened for good and its peer set; a refusal
+// then closes the connection with application error 0x1001, go-libp2p's
+// RESOURCE_LIMIT_EXCEEDED, whose reason phrase is the resource manager's
+// error. So every established connection is in the resource manager,
+// from its handshake's end to its own end. A connection's receive window
+// grows beyond its initial size only with memory reserved in the
+// connection's scope.
+//
+// Handshakes. At most WithMaxHandshakes inbound handshakes (default
+// DefaultMaxHandshakes, as many as TCP's upgrader runs) are in progress at
+// once; beyond that new clients are refused with CONNECTION_REFUSED.
+// While WithRetryThreshold of them (default DefaultRetryThreshold) come
+// from addresses nobody validated, each new client must first prove its
+// address with a Retry (one more round trip, and no state kept for it
+// until it does), so that Initials from spoofed or silent addresses can
+// hold at most that many handshakes. HandshakeStats counts them.
+//
+// A dialer refused by the remote, before or after the handshake, gets an
+// error matching ErrRefused.
 //
 // Hole punching (DCUtR) uses Transport.Dial with
 // network.WithSimultaneousConnect; see Dial.
@@ -59,11 +79,6 @@ import (
 // Name is the transport's name in network.ConnectionState.
 const Name = "quic-v1"
 
-// maxUnverifiedHandshakes is how many inbound handshakes may be in
-// progress before new clients must prove their address with a Retry
-// (which costs them one more round trip).
-const maxUnverifiedHandshakes = 128
-
 // Application error codes sent in CONNECTION_CLOSE frames, the values
 // go-libp2p v0.51.0 uses.
 const (
@@ -90,7 +105,14 @@ type Transport struct {
 	tokenKey  quicgo.TokenGeneratorKey
 	done      chan struct{} // closed by Close
 
-	handshakes atomic.Int64 // inbound handshakes in progress
+	// Inbound handshakes: the limits, and the counts of HandshakeStats.
+	retryThreshold int64        // unverified handshakes in progress that make new clients prove their address
+	maxHandshakes  int64        // inbound handshakes in progress at most
+	handshakes     atomic.Int64 // in progress
+	unverified     atomic.Int64 // of handshakes, those from addresses not validated when they began
+	retries        atomic.Uint64
+	refusedBudget  atomic.Uint64
+	refusedLimits  atomic.Uint64
 
 	// punchRegistered, when set (by tests), is called once a
 	// hole-punching Dial is ready to receive the peer's connection.
@@ -127,11 +149,13 @@ func New(priv ic.PrivKey, rcmgr network.ResourceManager, opts ...Option) (*Trans
 		rcmgr = &network.NullResourceManager{}
 	}
 	t := &Transport{
-		localPeer: id,
-		identity:  identity,
-		rcmgr:     rcmgr,
-		done:      make(chan struct{}),
-		punches:   map[punchKey]chan *Conn{},
+		localPeer:      id,
+		identity:       identity,
+		rcmgr:          rcmgr,
+		done:           make(chan struct{}),
+		punches:        map[punchKey]chan *Conn{},
+		retryThreshold: int64(o.retryThreshold),
+		maxHandshakes:  int64(o.maxHandshakes),
 	}
 	if err := deriveKeys(priv, &t.resetKey, &t.tokenKey); err != nil {
 		return nil, err
@@ -226,7 +250,7 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 	c, err := t.dial(ctx, ua, family, raddr, p, st)
 	if err != nil {
 		st.release()
-		return nil, fmt.Errorf("quic dial %s: %w", raddr, err)
+		return nil, fmt.Errorf("quic dial %s: %w", raddr, remoteRefusal(err))
 	}
 	return c, nil
 }
@@ -267,7 +291,7 @@ func (t *Transport) dial(ctx context.Context, ua *net.UDPAddr, family int, raddr
 	}
 	if remote != p { // the scope's peer was not set before the handshake
 		if err := st.scope.SetPeer(remote); err != nil {
-			qc.CloseWithError(codeResourceLimitExceeded, "resource limit exceeded")
+			refuse(qc, err)
 			t.releaseEndpoint(ep)
 			return nil, err
 		}
@@ -334,59 +358,62 @@ type connStateKey struct{}
 
 // connState is what a connection needs before its Conn exists: the
 // resource scope, and for an inbound connection the TLS configuration of
-// its handshake.
+// its handshake and its place in the handshake counts.
 type connState struct {
-	t     *Transport
+	t    *Transport
+	once sync.Once // ends scope
+
+	mu sync.Mutex // guards the following
+	// scope is set from the start for a dialed connection, and when its
+	// handshake completes for an inbound one (nil before).
 	scope network.ConnManagementScope
-	once  sync.Once // ends scope
+	ended bool // release was called
 
 	// Inbound only; set before the handshake starts, read-only after.
 	tlsConf     *stdtls.Config
 	keys        <-chan ic.PubKey
-	handshaking atomic.Bool // counted in t.handshakes
+	verified    bool        // the client's address was validated before the handshake began
+	handshaking atomic.Bool // counted in the transport's handshakes
 }
 
-// release ends the scope, once.
+// release ends the handshake and the scope, once.
 func (s *connState) release() {
 	s.endHandshake()
-	s.once.Do(s.scope.Done)
+	s.mu.Lock()
+	s.ended = true
+	scope := s.scope
+	s.mu.Unlock()
+	if scope != nil {
+		s.once.Do(scope.Done)
+	}
+}
+
+// setScope gives an inbound connection whose handshake completed its
+// scope. If the connection has ended meanwhile, it ends scope and fails.
+func (s *connState) setScope(scope network.ConnManagementScope) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		scope.Done()
+		return net.ErrClosed
+	}
+	s.scope = scope
+	return nil
+}
+
+// currentScope returns the scope, or nil while an inbound handshake is in
+// progress.
+func (s *connState) currentScope() network.ConnManagementScope {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scope
 }
 
 // endHandshake stops counting an inbound handshake as in progress.
 func (s *connState) endHandshake() {
 	if s.handshaking.CompareAndSwap(true, false) {
-		s.t.handshakes.Add(-1)
+		s.t.endHandshake(s.verified)
 	}
-}
-
-// connContext is quic-go's hook for each new inbound connection attempt,
-// called before the handshake starts: it opens the connection's scope (a
-// refusal makes quic-go refuse the connection) and prepares the TLS
-// configuration of its handshake. The scope ends when the connection
-// does.
-func (t *Transport) connContext(ctx context.Context, info *quicgo.ClientInfo) (context.Context, error) {
-	raddr, err := quicMultiaddr(info.RemoteAddr)
-	if err != nil {
-		raddr = nil // let the resource manager decide without it
-	}
-	scope, err := t.rcmgr.OpenConnection(network.DirInbound, false, raddr)
-	if err != nil {
-		return ctx, err
-	}
-	st := &connState{t: t, scope: scope}
-	st.tlsConf, st.keys = t.identity.ConfigForPeer("", alpn)
-	st.handshaking.Store(true)
-	t.handshakes.Add(1)
-	ctx = context.WithValue(ctx, connStateKey{}, st)
-	context.AfterFunc(ctx, st.release)
-	return ctx, nil
-}
-
-// verifySourceAddress tells quic-go whether a client must prove its
-// address with a Retry before its handshake starts: only while many
-// handshakes are in progress.
-func (t *Transport) verifySourceAddress(net.Addr) bool {
-	return t.handshakes.Load() >= maxUnverifiedHandshakes
 }
 
 // tlsConfigForClient returns the configuration connContext prepared for
@@ -407,7 +434,8 @@ func allowWindowIncrease(qc *quicgo.Conn, delta uint64) bool {
 	if st == nil {
 		return false
 	}
-	return st.scope.ReserveMemory(int(delta), network.ReservationPriorityMedium) == nil
+	scope := st.currentScope()
+	return scope != nil && scope.ReserveMemory(int(delta), network.ReservationPriorityMedium) == nil
 }
 
 // punchKey identifies a waiting hole punch: the address the peer's

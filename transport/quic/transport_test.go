@@ -52,6 +52,8 @@ func TestOptions(t *testing.T) {
 		"keepalive": quic.WithKeepAlivePeriod(-1),
 		"handshake": quic.WithHandshakeTimeout(-1),
 		"streams":   quic.WithMaxIncomingStreams(0),
+		"retry":     quic.WithRetryThreshold(-1),
+		"budget":    quic.WithMaxHandshakes(0),
 	} {
 		n := newNode(t) // for its key
 		if _, err := quic.New(n.priv, nil, opt); !errors.Is(err, quic.ErrInvalidOption) {
@@ -106,11 +108,12 @@ func TestDialListen(t *testing.T) {
 				ss.Close()
 			}
 			// The resource manager saw one connection each way, without a
-			// file descriptor, with the peer set.
+			// file descriptor, with the peer set; the listener asked it
+			// first, when the Initial came, whether it would take it.
 			a.rcmgr.mu.Lock()
 			b.rcmgr.mu.Lock()
 			if len(a.rcmgr.dirs) != 1 || a.rcmgr.dirs[0] != network.DirOutbound || a.rcmgr.fds[0] ||
-				len(b.rcmgr.dirs) != 1 || b.rcmgr.dirs[0] != network.DirInbound || b.rcmgr.fds[0] {
+				len(b.rcmgr.dirs) != 2 || b.rcmgr.dirs[0] != network.DirInbound || b.rcmgr.dirs[1] != network.DirInbound || b.rcmgr.fds[0] || b.rcmgr.fds[1] {
 				t.Errorf("OpenConnection calls: dialer %v %v, listener %v %v", a.rcmgr.dirs, a.rcmgr.fds, b.rcmgr.dirs, b.rcmgr.fds)
 			}
 			if len(a.rcmgr.peers) != 1 || a.rcmgr.peers[0] != b.id || len(b.rcmgr.peers) != 1 || b.rcmgr.peers[0] != a.id {
