@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/protocol"
@@ -35,7 +36,10 @@ type config struct {
 	perf        bool
 	forgetAfter time.Duration
 	quicOpts    []quic.Option
-	relay       relayConfig // EnableRelayService, StaticRelays (relay.go)
+	relay       relayConfig             // EnableRelayService, StaticRelays (relay.go)
+	holePunch   holePunchConfig         // DisableHolePunching, PublicCIDRs (holepunch.go)
+	connMgr     connMgrConfig           // ConnectionManager, NoConnectionManager (connmgr.go)
+	gater       connmgr.ConnectionGater // ConnectionGater (connmgr.go)
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says

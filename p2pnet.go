@@ -22,12 +22,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/mux/yamux"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/peerstore"
+	"github.com/p2pnet/p2pnet/proto/holepunch"
 	"github.com/p2pnet/p2pnet/proto/identify"
 	"github.com/p2pnet/p2pnet/proto/perf"
 	"github.com/p2pnet/p2pnet/proto/ping"
@@ -73,7 +75,10 @@ type Host struct {
 	ping *ping.Service
 	perf *perf.Service
 
-	relay *relayState // circuit transport, relay service, reservations (relay.go)
+	relay     *relayState        // circuit transport, relay service, reservations (relay.go)
+	holePunch *holepunch.Service // DCUtR (holepunch.go); nil when disabled
+	cm        *connmgr.Manager   // trims connections (connmgr.go); nil under NoConnectionManager
+	events    *hostEvents        // event bus and the host's emitters (events.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -145,6 +150,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		InboundUpgradeTimeout: cfg.upgradeTimeout,
 		MaxInflightInbound:    cfg.maxInflight,
 		MaxInflightPerGroup:   cfg.maxInflightPerAddr,
+		ConnectionGater:       cfg.gater,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
@@ -160,6 +166,9 @@ func New(opts ...Option) (_ *Host, err error) {
 	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr), swarm.WithMultiaddrResolver(res)}
 	if cfg.ranker != nil {
 		swOpts = append(swOpts, swarm.WithDialRanker(cfg.ranker))
+	}
+	if cfg.gater != nil {
+		swOpts = append(swOpts, swarm.WithConnectionGater(cfg.gater))
 	}
 	sw, err := swarm.New(id, ps, swOpts...)
 	if err != nil {
@@ -180,29 +189,41 @@ func New(opts ...Option) (_ *Host, err error) {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg, ownRcmgr: ownRcmgr}
+	h.events = newHostEvents(h)
 	sw.SetStreamHandler(h.handleStream)
 	if h.relay, err = h.newRelay(u, cfg.relay); err != nil {
 		sw.Close()
 		return nil, err
 	}
 
-	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent))
+	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent), identify.WithEvents(h.events.identifyEvents()))
 	if err != nil {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	h.ids.Start()
+	h.holePunch = h.newHolePunch(cfg.holePunch)
 	h.forget = h.startForgetting(cfg.forgetAfter)
 	h.ping = ping.NewService(h)
 	if cfg.perf {
 		h.perf = perf.NewService(h)
 	}
 
-	h.relay.start()
+	if err := h.startConnManager(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := h.listen(cfg.listen, !cfg.listenSet); err != nil {
 		h.Close()
 		return nil, err
 	}
+	// Reservations dial only now: a TCP dial leaves from a listen port
+	// once there is one, so the relay observes (and identify reports,
+	// and DCUtR offers) the port a hole punch dials from. Dialed before
+	// the listener, the relay connection leaves from an ephemeral port,
+	// the NAT maps it to that port, and the peer punches at a port no
+	// punch of ours ever opens.
+	h.relay.start()
 	return h, nil
 }
 
@@ -313,6 +334,9 @@ func (h *Host) protocolsChanged() {
 	if h.ids != nil {
 		h.ids.Push()
 	}
+	if h.events != nil {
+		h.events.protocolsChanged()
+	}
 }
 
 // handleStream negotiates an inbound stream's protocol and hands it to
@@ -340,16 +364,36 @@ func (h *Host) handleStream(s network.Stream) {
 	s.SetDeadline(time.Time{})
 	if err := s.SetProtocol(pid); err != nil {
 		slog.Debug("inbound stream refused", "peer", s.Conn().RemotePeer(), "protocol", pid, "err", err)
-		s.Reset()
+		refuseStream(s, err)
 		return
 	}
 	handler(s)
+}
+
+// codeResetter is a stream whose reset can carry an error code, as the
+// swarm's streams over yamux do.
+type codeResetter interface {
+	ResetWithError(network.StreamErrorCode) error
+}
+
+// refuseStream resets s, whose protocol the resource manager refused with
+// err, telling the remote side it was refused for resources when that is
+// why and the multiplexer can say so (go-libp2p's host does the same).
+func refuseStream(s network.Stream, err error) {
+	if r, ok := s.(codeResetter); ok && errors.Is(err, network.ErrResourceLimitExceeded) {
+		r.ResetWithError(network.StreamResourceLimitExceeded)
+		return
+	}
+	s.Reset()
 }
 
 // Close stops the services, closes every connection and listener, and
 // returns when everything the host started has ended.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		if h.holePunch != nil {
+			h.holePunch.Close()
+		}
 		h.relay.close()
 		h.stopForgetting(h.forget)
 		if h.ids != nil {
@@ -362,6 +406,8 @@ func (h *Host) Close() error {
 			h.perf.Close()
 		}
 		h.closeErr = h.swarm.Close()
+		h.stopConnManager()
+		h.events.close()
 		h.ps.Close()
 		if h.ownRcmgr != nil {
 			h.ownRcmgr.Close()

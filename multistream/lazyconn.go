@@ -1,6 +1,7 @@
 package multistream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -344,6 +345,12 @@ func (l *LazyConn) readAnswerLocked() error {
 	for step := 0; step < 2; {
 		msg, n, err := parseMessage(buf[off:])
 		if err == errShort {
+			if step == 0 && !bytes.HasPrefix(headerMsg, buf[off:]) {
+				// Not the start of /multistream/1.0.0 (an SSH banner, an
+				// HTTP answer): say so now rather than wait for more.
+				putBuf(p)
+				return fmt.Errorf("%w: listener sent %q", ErrHeaderMismatch, buf[off:min(len(buf), off+32)])
+			}
 			if readErr != nil {
 				putBuf(p)
 				if readErr == io.EOF {

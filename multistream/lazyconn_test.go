@@ -422,6 +422,10 @@ func TestLazyBadAnswers(t *testing.T) {
 		{"no newline", append(wire(ProtocolID), "\x03abc"...), ErrMalformed},
 		{"truncated", wire(ProtocolID, proto)[:25], io.ErrUnexpectedEOF},
 		{"nothing", nil, io.ErrUnexpectedEOF},
+		// Short banners of other protocols are named as such, not as a
+		// truncated answer.
+		{"ssh banner", []byte("SSH-2.0-OpenSSH_9.2\r\n"), ErrHeaderMismatch},
+		{"short http", []byte("HTTP/1.0 400\r\n"), ErrHeaderMismatch},
 	}
 	forEachConn(t, func(t *testing.T, ct connType) {
 		for _, tt := range tests {

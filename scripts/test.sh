@@ -12,17 +12,40 @@ fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go 1.26 is needed (https://go.dev/dl)"; exit 1; }
 export PATH="$(go env GOPATH)/bin:$PATH"
 
+# apt_install PKG... installs Debian packages, running apt-get update
+# once per run at most.
+apt_updated=
+apt_install() {
+	if [ -z "$apt_updated" ]; then
+		apt-get update -qq
+		apt_updated=1
+	fi
+	apt-get install -y -qq "$@" >/dev/null
+}
+
 # The race detector needs cgo, hence a C compiler.
 if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "== installing gcc (the race detector needs a C compiler)"
-		apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+		apt_install gcc
 	else
 		echo "test.sh: go test -race needs a C compiler: install gcc (Debian/Ubuntu: sudo apt-get install gcc)"
 		exit 1
 	fi
 fi
 export CGO_ENABLED=1
+
+# The namespace lab (internal/netlab) needs ip and nft, and root; without
+# them its tests skip, or fail under CI=true.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	missing=()
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v nft >/dev/null 2>&1 || missing+=(nftables)
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "== installing ${missing[*]} (the network namespace lab)"
+		apt_install "${missing[@]}"
+	fi
+fi
 
 STATICCHECK_VERSION=v0.8.2
 if ! staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then

@@ -95,7 +95,7 @@ func (c *Conn) handleInbound(ms network.MuxedStream) {
 	s := c.swarm
 	scope, err := s.cfg.rcmgr.OpenStream(c.RemotePeer(), network.DirInbound)
 	if err != nil {
-		ms.Reset()
+		refuseStream(ms, err)
 		return
 	}
 	// A manager that caps unnegotiated streams per connection learns
@@ -103,7 +103,7 @@ func (c *Conn) handleInbound(ms network.MuxedStream) {
 	if a, ok := s.cfg.rcmgr.(connAttacher); ok {
 		if err := a.AttachConn(scope, c.tc.Scope()); err != nil {
 			scope.Done()
-			ms.Reset()
+			refuseStream(ms, err)
 			return
 		}
 	}

@@ -16,7 +16,7 @@
 // stream handler. The swarm does not negotiate protocols; the handler set
 // with SetStreamHandler (in p2pnet, the host's) does.
 //
-// It may import network, transport, peer, peerstore, protocol, crypto,
+// It may import network, transport, connmgr, peer, peerstore, protocol, crypto,
 // go-multiaddr and the standard library; never a concrete transport,
 // security protocol, multiplexer or the upgrader.
 package swarm

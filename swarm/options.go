@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	"github.com/p2pnet/p2pnet/network"
 )
 
@@ -49,6 +50,7 @@ type config struct {
 	backoffBase      time.Duration
 	backoffCoef      time.Duration
 	backoffMax       time.Duration
+	gater            connmgr.ConnectionGater
 	// blackHoles is state, not a setting: defaultConfig makes a fresh
 	// detector for each swarm, and the black-hole options replace its
 	// filters.
@@ -85,6 +87,19 @@ func WithResourceManager(rm network.ResourceManager) Option {
 			return errors.Join(errBadOption, errors.New("nil resource manager"))
 		}
 		c.rcmgr = rm
+		return nil
+	}
+}
+
+// WithConnectionGater makes the swarm ask g before dialing a peer
+// (InterceptPeerDial) and each of its addresses (InterceptAddrDial), and
+// before adding an upgraded connection, inbound or outbound
+// (InterceptUpgraded). Refusals are *connmgr.GatedError values, in the
+// DialError of a dial. Default: none. The upgrader and transports ask the
+// other hooks.
+func WithConnectionGater(g connmgr.ConnectionGater) Option {
+	return func(c *config) error {
+		c.gater = g
 		return nil
 	}
 }

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,39 @@ func (st *Stream) Reset() error {
 	err := st.ms.Reset()
 	st.release()
 	return err
+}
+
+// ResetWithError is Reset telling the remote side why, with code, when
+// the multiplexer can carry it (yamux's RST can); otherwise it is Reset.
+func (st *Stream) ResetWithError(code network.StreamErrorCode) error {
+	err := resetWithError(st.ms, code)
+	st.release()
+	return err
+}
+
+// codeResetter is a multiplexer's stream whose reset can carry an error
+// code, as yamux's does.
+type codeResetter interface {
+	ResetWithError(network.StreamErrorCode) error
+}
+
+// resetWithError resets ms with code if its multiplexer can carry one.
+func resetWithError(ms network.MuxedStream, code network.StreamErrorCode) error {
+	if r, ok := ms.(codeResetter); ok {
+		return r.ResetWithError(code)
+	}
+	return ms.Reset()
+}
+
+// refuseStream resets ms, which the resource manager refused with err,
+// with StreamResourceLimitExceeded when that is why: the remote then
+// learns it was refused for resources (go-libp2p's swarm does the same).
+func refuseStream(ms network.MuxedStream, err error) {
+	if errors.Is(err, network.ErrResourceLimitExceeded) {
+		resetWithError(ms, network.StreamResourceLimitExceeded)
+		return
+	}
+	ms.Reset()
 }
 
 // release ends the stream's scope and removes it from its connection,

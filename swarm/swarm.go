@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/peerstore"
@@ -195,7 +196,7 @@ func (s *Swarm) notifyAll(f func(network.Notifiee)) {
 
 // addConn registers a new connection and starts its goroutine, which fires
 // the Connected notifications and then accepts streams. It closes tc and
-// fails when the swarm is closed.
+// fails when the swarm is closed or the connection gater refuses it.
 func (s *Swarm) addConn(tc transport.CapableConn, dir network.Direction) (*Conn, error) {
 	c := newConn(s, tc, dir)
 	p := c.RemotePeer()
@@ -203,6 +204,12 @@ func (s *Swarm) addConn(tc transport.CapableConn, dir network.Direction) (*Conn,
 		// A key that does not match p was refused by the handshake; an
 		// error here changes nothing.
 		_ = s.peers.AddPubKey(p, pk)
+	}
+	if g := s.cfg.gater; g != nil {
+		if ok, reason := g.InterceptUpgraded(c); !ok {
+			tc.Close()
+			return nil, &connmgr.GatedError{Hook: connmgr.HookUpgraded, Peer: p, Addr: tc.RemoteMultiaddr(), Reason: reason}
+		}
 	}
 
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/transport"
@@ -54,6 +55,9 @@ func (s *Swarm) dialPeer(ctx context.Context, p peer.ID) (*Conn, error) {
 	}
 	if err := p.Validate(); err != nil {
 		return nil, &DialError{Peer: p, Cause: err}
+	}
+	if g := s.cfg.gater; g != nil && !g.InterceptPeerDial(p) {
+		return nil, &DialError{Peer: p, Cause: &connmgr.GatedError{Hook: connmgr.HookPeerDial, Peer: p}}
 	}
 	ctx, cancel := context.WithTimeout(ctx, network.GetDialPeerTimeout(ctx))
 	defer cancel()
@@ -243,6 +247,8 @@ func (s *Swarm) addrsForDial(ctx context.Context, p peer.ID) ([]ma.Multiaddr, *D
 			derr.record(a, ErrNoTransport)
 		case !forceDirect && s.backoff.backedOff(p, a):
 			derr.record(a, ErrDialBackoff)
+		case s.cfg.gater != nil && !s.cfg.gater.InterceptAddrDial(p, a):
+			derr.record(a, &connmgr.GatedError{Hook: connmgr.HookAddrDial, Peer: p, Addr: a})
 		default:
 			good = append(good, a)
 		}

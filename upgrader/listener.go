@@ -167,6 +167,9 @@ func isTemporary(err error) bool {
 // be, and starts its upgrade; or it refuses raw and closes it. It never
 // waits.
 func (l *Listener) admit(raw net.Conn) {
+	if !l.gateAccept(raw) {
+		return
+	}
 	from := remoteAddr(raw.RemoteAddr())
 	l.mu.Lock()
 	h, victim, refusal := l.pool.admitLocked(from, time.Now())

@@ -12,8 +12,8 @@
 // connection (see [Upgrader.UpgradeOutbound]); the protocol the peer
 // took is remembered, and the next dial to it proposes that one first.
 //
-// It may import transport, multistream, sec, network and the vocabulary
-// packages. It never imports a particular security protocol or
+// It may import transport, multistream, sec, connmgr, network and the
+// vocabulary packages. It never imports a particular security protocol or
 // multiplexer: they are handed to it.
 package upgrader
 
@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/network"
@@ -74,10 +75,20 @@ var (
 	ErrUnknownMuxer = errors.New("upgrader: handshake selected an unknown multiplexer")
 )
 
-// Muxer is a stream multiplexer and its protocol ID.
+// Muxer is a stream multiplexer and its protocol ID. A Mux that is also a
+// Refuser tells the remote side why the upgrader gives up a connection on
+// which it was agreed.
 type Muxer struct {
 	ID  protocol.ID
 	Mux network.Multiplexer
+}
+
+// Refuser is a multiplexer that can tell the remote side of a secured
+// connection, in its own framing and before it runs on it, that the
+// connection is refused with code. yamux.Transport is one: it writes a
+// GoAway carrying the code.
+type Refuser interface {
+	Refuse(c net.Conn, code network.ConnErrorCode) error
 }
 
 // Config configures an Upgrader. Security and Muxers are in order of
@@ -119,6 +130,10 @@ type Config struct {
 	// address.
 	HandshakePrefixIPv4 int
 	HandshakePrefixIPv6 int
+	// ConnectionGater, if not nil, is asked InterceptAccept for each
+	// inbound connection before its handshake and InterceptSecured after
+	// every security handshake; a refusal closes the connection.
+	ConnectionGater connmgr.ConnectionGater
 }
 
 // Upgrader upgrades raw connections. It is safe for concurrent use.
@@ -248,11 +263,15 @@ func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, redial Redial, dir
 	if err != nil {
 		return nil, u.fail(ctx, "security handshake", dir, p, raddr, err)
 	}
+	if err := u.gateSecured(dir, sconn, laddr, raddr); err != nil {
+		return nil, u.fail(ctx, "connection gater", dir, sconn.RemotePeer(), raddr, err)
+	}
 	remote := sconn.RemotePeer()
 	if dir == network.DirOutbound && remote != p {
 		return nil, u.fail(ctx, "security handshake", dir, p, raddr, &sec.MismatchError{Expected: p, Actual: remote})
 	}
 	if err := scope.SetPeer(remote); err != nil {
+		u.refuse(sconn, err)
 		return nil, u.fail(ctx, "resource manager", dir, remote, raddr, err)
 	}
 
@@ -297,6 +316,24 @@ func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, redial Redial, dir
 		raddr:     raddr,
 		state:     state,
 	}, nil
+}
+
+// refuse tells the remote side of sconn that the resource manager refused
+// the connection with err, when the multiplexer agreed in the handshake
+// can say so (see Refuser): go-libp2p and p2pnet dialers then see why,
+// not just a closed connection. Without early negotiation no multiplexer
+// is agreed yet, and nothing is said.
+func (u *Upgrader) refuse(sconn sec.Conn, err error) {
+	id := sconn.ConnState().StreamMultiplexer
+	if id == "" || !errors.Is(err, network.ErrResourceLimitExceeded) {
+		return
+	}
+	for _, m := range u.cfg.Muxers {
+		if r, ok := m.Mux.(Refuser); ok && m.ID == id {
+			_ = r.Refuse(sconn, network.ConnResourceLimitExceeded) // best effort: the connection closes anyway
+			return
+		}
+	}
 }
 
 // fail wraps an upgrade error with what failed and with whom; when the

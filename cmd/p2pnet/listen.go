@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -47,6 +48,11 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	relayService := fl.Bool("relay-service", false, "serve as a circuit relay v2 for other peers (reservations 1 h, circuits 2 min and 128 KiB each way)")
 	var relays stringsFlag
 	fl.Var(&relays, "relay", "reserve a slot on the relay at `MADDR`/p2p/ID (repeatable) and print each /p2p-circuit address once it holds")
+	connLow := fl.Int("conn-low", connmgr.DefaultLowWater, "connection manager: trim down to `N` connections")
+	connHigh := fl.Int("conn-high", connmgr.DefaultHighWater, "connection manager: trim once more than `N` connections are open")
+	var connGrace durationFlag
+	connGrace.d, connGrace.zeroOK = connmgr.DefaultGracePeriod, true
+	fl.Var(&connGrace, "conn-grace", "connection manager: new connections are safe from trimming for `D` (seconds or a duration)")
 	logs := addLogFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
@@ -58,7 +64,10 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := []p2pnet.Option{p2pnet.Identity(priv)}
+	if *connLow < 0 || *connHigh < *connLow {
+		return usagef("--conn-low %d and --conn-high %d: want 0 <= low <= high", *connLow, *connHigh)
+	}
+	opts := []p2pnet.Option{p2pnet.Identity(priv), p2pnet.ConnectionManager(*connLow, *connHigh, connmgr.WithGracePeriod(connGrace.d))}
 	serving := "ping and identify"
 	if !*noPerf {
 		opts = append(opts, p2pnet.EnablePerf())

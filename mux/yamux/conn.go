@@ -43,18 +43,21 @@ type Conn struct {
 	synNotify    chan struct{} // cap 1: an outbound stream was acknowledged
 	replyNotify  chan struct{} // cap 1: the read loop's replies were written
 
-	mu          sync.Mutex // guards the following
-	closing     bool
-	closeErr    error // why the connection closed; wraps ErrConnClosed
-	streamErr   error // what the streams' operations fail with after closeErr
-	streams     map[uint32]*Stream
-	nextID      uint64 // next ID this side opens
-	maxRemoteID uint32 // highest stream ID the remote has opened
-	numInbound  int    // streams opened by the remote still in streams
-	synInflight int    // streams opened here not yet acknowledged
-	windowTotal int64  // sum of the receive windows of streams
-	acceptQueue []*Stream
-	acceptHead  int
+	mu        sync.Mutex // guards the following
+	closing   bool
+	closeErr  error // why the connection closed; wraps ErrConnClosed
+	streamErr error // what the streams' operations fail with after closeErr
+	// writeFailure is why a write failed, while the read loop reads what
+	// arrived before (see writeFailed).
+	writeFailure error
+	streams      map[uint32]*Stream
+	nextID       uint64 // next ID this side opens
+	maxRemoteID  uint32 // highest stream ID the remote has opened
+	numInbound   int    // streams opened by the remote still in streams
+	synInflight  int    // streams opened here not yet acknowledged
+	windowTotal  int64  // sum of the receive windows of streams
+	acceptQueue  []*Stream
+	acceptHead   int
 
 	sendMu        sync.Mutex // guards the following
 	sendBuf       *[]byte    // encoded frames waiting for the writer

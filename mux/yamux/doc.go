@@ -40,6 +40,19 @@
 // a stream whose remote half was already closed keeps its buffered data
 // readable until io.EOF.
 //
+// # Error codes
+//
+// As in go-yamux, a stream reset carries an error code in the Length field
+// of its WindowUpdate frame (Stream.ResetWithError; a received code surfaces
+// as a *StreamError), and a GoAway carries one in its Length field (a
+// received one surfaces as a *GoAwayError). The codes are libp2p's
+// (network.StreamErrorCode, network.ConnErrorCode). A stream refused for
+// want of resources (the backlog, MaxIncomingStreams, the resource scope)
+// is reset with network.StreamResourceLimitExceeded, and Transport.Refuse
+// sends network.ConnResourceLimitExceeded on a connection refused before
+// yamux starts; both codes, received, make errors match
+// network.ErrResourceLimitExceeded.
+//
 // The package may import network, peer, protocol and the standard library.
 package yamux
 

@@ -58,7 +58,8 @@ func (streamResetError) Error() string { return "yamux: stream reset" }
 // Is makes ErrStreamReset match network.ErrReset.
 func (streamResetError) Is(target error) bool { return target == network.ErrReset }
 
-// errRemoteReset is the error of a stream the remote side reset.
+// errRemoteReset is the error of a stream the remote side reset with a RST
+// on a Data frame, whose length is that of its payload, not a code.
 var errRemoteReset = fmt.Errorf("%w by the remote side", ErrStreamReset)
 
 // ErrStreamClosedRead is returned by reads after CloseRead or Close; reads
@@ -85,7 +86,11 @@ var ErrWriteTimeout = errors.New("yamux: connection write timed out")
 
 // GoAwayError is why a connection closed when the remote side sent a
 // GoAway frame. Code is the frame's error code: 0 normal termination, 1
-// protocol error, 2 internal error.
+// protocol error, 2 internal error, or one of libp2p's connection codes
+// (network.ConnErrorCode), as go-yamux's CloseWithError sends them. With
+// network.ConnResourceLimitExceeded, the remote refused the connection
+// (see Transport.Refuse), and the error matches
+// network.ErrResourceLimitExceeded.
 type GoAwayError struct {
 	Code uint32
 }
@@ -98,6 +103,49 @@ func (e *GoAwayError) Error() string {
 		return "yamux: remote side went away: protocol error"
 	case goAwayInternalError:
 		return "yamux: remote side went away: internal error"
+	case uint32(network.ConnResourceLimitExceeded):
+		return fmt.Sprintf("yamux: remote side went away with code %#x: %v", e.Code, network.ErrResourceLimitExceeded)
 	}
-	return fmt.Sprintf("yamux: remote side went away with code %d", e.Code)
+	return fmt.Sprintf("yamux: remote side went away with code %#x", e.Code)
+}
+
+// Is makes a GoAway with network.ConnResourceLimitExceeded match
+// network.ErrResourceLimitExceeded.
+func (e *GoAwayError) Is(target error) bool {
+	return target == network.ErrResourceLimitExceeded && e.Code == uint32(network.ConnResourceLimitExceeded)
+}
+
+// StreamError is why a stream was reset with an error code: by the remote
+// side (Remote), whose RST carried Code, or here by
+// Stream.ResetWithError. Code is one of libp2p's stream codes
+// (network.StreamErrorCode) or an application's. It matches
+// ErrStreamReset, and so network.ErrReset; with
+// network.StreamResourceLimitExceeded (the stream was refused for
+// resources) it also matches network.ErrResourceLimitExceeded.
+type StreamError struct {
+	Code   uint32
+	Remote bool
+}
+
+func (e *StreamError) Error() string {
+	who := ""
+	if e.Remote {
+		who = " by the remote side"
+	}
+	switch e.Code {
+	case uint32(network.StreamNoError):
+		return "yamux: stream reset" + who
+	case uint32(network.StreamResourceLimitExceeded):
+		return fmt.Sprintf("yamux: stream reset%s with code %#x: %v", who, e.Code, network.ErrResourceLimitExceeded)
+	}
+	return fmt.Sprintf("yamux: stream reset%s with code %#x", who, e.Code)
+}
+
+// Unwrap returns ErrStreamReset.
+func (e *StreamError) Unwrap() error { return ErrStreamReset }
+
+// Is makes a reset with network.StreamResourceLimitExceeded match
+// network.ErrResourceLimitExceeded.
+func (e *StreamError) Is(target error) bool {
+	return target == network.ErrResourceLimitExceeded && e.Code == uint32(network.StreamResourceLimitExceeded)
 }

@@ -1,6 +1,7 @@
 package yamux
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -14,6 +15,13 @@ import (
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	err := c.readFrames()
+	if _, ok := errors.AsType[*GoAwayError](err); !ok {
+		c.mu.Lock()
+		if c.writeFailure != nil {
+			err = c.writeFailure // what ended reading is the write's consequence
+		}
+		c.mu.Unlock()
+	}
 	c.closeWithError(err)
 	<-c.closeDone
 	c.cleanup()
@@ -118,7 +126,9 @@ func (c *Conn) incomingStream(id uint32) (*Stream, error) {
 		len(c.acceptQueue)-c.acceptHead >= c.cfg.acceptBacklog ||
 		c.span.ReserveMemory(int(c.cfg.initialWindow), network.ReservationPriorityAlways) != nil {
 		c.mu.Unlock()
-		c.queueReply(typeWindowUpdate, flagRST, id, 0)
+		// Refused for resources, with the code go-libp2p's swarm sends
+		// when its resource manager refuses a stream.
+		c.queueReply(typeWindowUpdate, flagRST, id, uint32(network.StreamResourceLimitExceeded))
 		return nil, nil
 	}
 	s := newStream(c, id, true)

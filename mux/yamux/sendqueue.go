@@ -102,7 +102,7 @@ func (c *Conn) flushQueued(end uint64) {
 	err := c.flushLocked(end)
 	c.sendMu.Unlock()
 	if err != nil {
-		c.closeWithError(err)
+		c.writeFailed(err)
 	}
 }
 
@@ -197,7 +197,7 @@ func (c *Conn) waitFlushed(end uint64, notify chan struct{}, deadline <-chan str
 			c.writing = true
 			if err := c.flushLocked(end); err != nil {
 				c.sendMu.Unlock()
-				c.closeWithError(err)
+				c.writeFailed(err)
 				return err
 			}
 			continue
@@ -221,7 +221,7 @@ func (c *Conn) flusher() {
 	err := c.flushLocked(0)
 	c.sendMu.Unlock()
 	if err != nil {
-		c.closeWithError(err)
+		c.writeFailed(err)
 	}
 }
 
@@ -361,4 +361,26 @@ func (c *Conn) stopSending() {
 	c.sendMu.Lock()
 	c.sendClosed = true
 	c.sendMu.Unlock()
+}
+
+// writeFailed closes the connection because a Write on it failed with err.
+// Unless the write timed out, the remote side has closed or reset the
+// connection, often right after a GoAway that says why (a refusal, see
+// Transport.Refuse): the read loop gets up to goAwayTimeout to read what
+// arrived before, and closes the connection with the GoAway's error if it
+// finds one, with err otherwise.
+func (c *Conn) writeFailed(err error) {
+	if errors.Is(err, ErrWriteTimeout) {
+		c.closeWithError(err)
+		return
+	}
+	c.mu.Lock()
+	first := c.writeFailure == nil && !c.closing
+	if first {
+		c.writeFailure = err
+	}
+	c.mu.Unlock()
+	if first && c.nc.SetReadDeadline(time.Now().Add(goAwayTimeout)) != nil {
+		c.closeWithError(err)
+	}
 }

@@ -246,13 +246,24 @@ func (s *Stream) Close() error {
 
 // Reset abandons the stream in both directions and sends a RST: reads and
 // writes on both sides fail with errors matching network.ErrReset.
-func (s *Stream) Reset() error {
+func (s *Stream) Reset() error { return s.ResetWithError(network.StreamNoError) }
+
+// ResetWithError is Reset with a RST that carries code, as go-yamux's
+// ResetWithError does: in the Length field of a WindowUpdate frame. The
+// remote's reads and writes fail with a *StreamError holding code (go-yamux
+// reports it as a *yamux.StreamError, go-libp2p as a
+// *network.StreamError); so do this side's, unless code is
+// network.StreamNoError.
+func (s *Stream) ResetWithError(code network.StreamErrorCode) error {
 	s.mu.Lock()
 	if s.resetErr != nil || s.removed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.resetErr = ErrStreamReset
+	if code != network.StreamNoError {
+		s.resetErr = &StreamError{Code: uint32(code)}
+	}
 	s.recvBuf.release()
 	asyncNotify(s.recvNotify)
 	asyncNotify(s.writeNotify)
@@ -260,7 +271,7 @@ func (s *Stream) Reset() error {
 	if s.connErr == nil {
 		flags := s.openFlags | flagRST
 		s.openFlags = 0
-		end, _ = s.conn.queueFinalFrame(typeWindowUpdate, flags, s.id, 0) // fails only when closing
+		end, _ = s.conn.queueFinalFrame(typeWindowUpdate, flags, s.id, uint32(code)) // fails only when closing
 	}
 	s.forgetLocked()
 	s.mu.Unlock()
@@ -338,7 +349,8 @@ func (s *Stream) handleWindowUpdate(h header) error {
 		s.ackedLocked()
 	}
 	if h.flags&flagRST != 0 {
-		s.remoteResetLocked() // the length is an error code, not credit
+		// The length is an error code, not credit.
+		s.remoteResetLocked(&StreamError{Code: h.length, Remote: true})
 		return nil
 	}
 	if h.length > 0 {
@@ -364,7 +376,7 @@ func (s *Stream) handleData(h header) error {
 		s.ackedLocked()
 	}
 	if h.flags&flagRST != 0 {
-		s.remoteResetLocked()
+		s.remoteResetLocked(errRemoteReset) // the length is the payload's
 		s.mu.Unlock()
 		err := s.conn.discard(h.length)
 		s.mu.Lock()
@@ -439,11 +451,13 @@ func (s *Stream) remoteFinLocked() {
 	s.maybeForgetLocked()
 }
 
-func (s *Stream) remoteResetLocked() {
+// remoteResetLocked ends the stream, which the remote reset: its reads and
+// writes fail with err. The caller holds mu.
+func (s *Stream) remoteResetLocked(err error) {
 	if s.resetErr != nil {
 		return
 	}
-	s.resetErr = errRemoteReset
+	s.resetErr = err
 	s.recvBuf.release()
 	asyncNotify(s.recvNotify)
 	asyncNotify(s.writeNotify)

@@ -155,3 +155,25 @@ func (t *Transport) Wrap(nc net.Conn, isServer bool, scope network.PeerScope) (*
 	}
 	return newConn(nc, isServer, cfg, span), nil
 }
+
+// Refuse tells the remote side of nc, a secured connection on which yamux
+// was agreed but not started, that this side will not use it, and why: it
+// writes the GoAway frame that go-yamux's CloseWithError(code) writes, and
+// a yamux connection on the other end fails with that code (a *GoAwayError
+// here; go-libp2p reports a *network.ConnError). The upgrader calls it
+// with network.ConnResourceLimitExceeded when the resource manager refuses
+// the peer. The write is bounded by a short deadline; Refuse does not
+// close nc.
+//
+// The frame is best effort: a TCP connection closed with unread data in
+// its receive buffer sends a RST, which may overtake it.
+func (t *Transport) Refuse(nc net.Conn, code network.ConnErrorCode) error {
+	if err := nc.SetWriteDeadline(time.Now().Add(goAwayTimeout)); err != nil {
+		return fmt.Errorf("yamux: refuse: %w", err)
+	}
+	var b [headerSize]byte
+	if _, err := nc.Write(appendHeader(b[:0], typeGoAway, 0, 0, uint32(code))); err != nil {
+		return fmt.Errorf("yamux: refuse: %w", err)
+	}
+	return nil
+}

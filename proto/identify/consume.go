@@ -2,11 +2,13 @@ package identify
 
 import (
 	"fmt"
+	"slices"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/peerstore"
+	"github.com/p2pnet/p2pnet/protocol"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -17,10 +19,17 @@ import (
 // updates only the fields it carries, as the spec asks ("missing fields
 // should be ignored"); a push without protocols keeps the old ones. A
 // message whose public key is not the peer's is ignored entirely.
-func (s *Service) consume(c network.Conn, m *message, isPush bool) error {
+func (s *Service) consume(c network.Conn, m *message, isPush bool) (err error) {
 	p := c.RemotePeer()
 	ps := s.h.Peerstore()
 	full := !isPush
+	var oldProtos []protocol.ID
+	protosSet := false
+	defer func() { // after the unlock below
+		if err == nil {
+			s.report(c, m, isPush, protosSet, oldProtos)
+		}
+	}()
 
 	var key ic.PubKey
 	if m.has(hasPublicKey) {
@@ -41,6 +50,10 @@ func (s *Service) consume(c network.Conn, m *message, isPush bool) error {
 		}
 	}
 	if full || m.has(hasProtocols) {
+		if s.cfg.events.ProtocolsUpdated != nil {
+			oldProtos, _ = ps.GetProtocols(p)
+		}
+		protosSet = true
 		if err := ps.SetProtocols(p, m.protocols...); err != nil {
 			return fmt.Errorf("identify: storing the protocols of %s: %w", p, err)
 		}
@@ -72,6 +85,28 @@ func (s *Service) consume(c network.Conn, m *message, isPush bool) error {
 		}
 	}
 	return nil
+}
+
+// report calls the Events callbacks for a message consume stored.
+func (s *Service) report(c network.Conn, m *message, isPush, protosSet bool, oldProtos []protocol.ID) {
+	ev := s.cfg.events
+	if f := ev.ProtocolsUpdated; f != nil && protosSet && (isPush || len(oldProtos) > 0) {
+		if added, removed := protocolDiff(oldProtos, m.protocols); len(added)+len(removed) > 0 {
+			f(c.RemotePeer(), added, removed)
+		}
+	}
+	if f := ev.Identified; f != nil && !isPush {
+		r := Result{
+			ListenAddrs:     slices.Clone(m.listenAddrs),
+			Protocols:       slices.Clone(m.protocols),
+			ProtocolVersion: m.protocolVersion,
+			AgentVersion:    m.agentVersion,
+		}
+		if m.has(hasObservedAddr) {
+			r.ObservedAddr = withoutPeer(m.observedAddr)
+		}
+		f(c, r)
+	}
 }
 
 // setAddrs makes addrs the addresses of the peer of c: with

@@ -573,6 +573,9 @@ func (s *Service) identifyConn(c network.Conn, e *connEntry) {
 	defer close(e.done)
 	if err := s.identify(c); err != nil {
 		slog.Debug("identify failed", "peer", c.RemotePeer(), "err", err)
+		if f := s.cfg.events.Failed; f != nil && !errors.Is(err, ErrClosed) && s.ctx.Err() == nil {
+			f(c, err)
+		}
 	}
 	if c.IsClosed() {
 		s.mu.Lock()

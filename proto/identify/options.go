@@ -58,6 +58,7 @@ type config struct {
 	userAgent       string
 	protocolVersion string
 	timeout         time.Duration
+	events          Events
 }
 
 // Option configures a Service.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
+	"github.com/p2pnet/p2pnet/sec"
 	"github.com/p2pnet/p2pnet/transport"
 	"github.com/p2pnet/p2pnet/upgrader"
 
@@ -112,6 +113,11 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 // manager first, and upgrades it. When p refuses our preferred security
 // protocol, the upgrader dials raddr once more to offer the others,
 // under the same reservation.
+//
+// Under network.WithSimultaneousConnect with isClient false (hole
+// punching: the remote dials us at the same moment, and the two SYNs
+// make one connection), the connection is upgraded as if it were
+// inbound; see upgradeSimultaneous.
 func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.CapableConn, error) {
 	ta, family, err := tcpAddr(raddr)
 	if err != nil {
@@ -133,9 +139,31 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 		scope.Done()
 		return nil, err
 	}
+	if sim, isClient, _ := network.GetSimultaneousConnect(ctx); sim && !isClient {
+		return t.upgradeSimultaneous(ctx, raw, p, scope, laddr, raddr)
+	}
 	c, err := t.upgrader.UpgradeOutbound(ctx, raw, dial, p, scope, laddr, raddr, Name)
 	if err != nil {
 		return nil, err // UpgradeOutbound released raw and scope.
+	}
+	return c, nil
+}
+
+// upgradeSimultaneous upgrades raw, the outcome of a TCP simultaneous
+// open under network.WithSimultaneousConnect with isClient false: both
+// ends dialed, so the socket cannot say who is the multistream
+// initiator. As DCUtR arranges (and go-libp2p does), the side told it is
+// not the client takes the listener's part: it answers the security
+// proposal and is the muxer's server. The other end must prove it is p.
+func (t *Transport) upgradeSimultaneous(ctx context.Context, raw net.Conn, p peer.ID,
+	scope network.ConnManagementScope, laddr, raddr ma.Multiaddr) (transport.CapableConn, error) {
+	c, err := t.upgrader.Upgrade(ctx, raw, network.DirInbound, p, scope, laddr, raddr, Name)
+	if err != nil {
+		return nil, err // Upgrade released raw and scope.
+	}
+	if c.RemotePeer() != p {
+		c.Close()
+		return nil, fmt.Errorf("tcp dial %s: %w", raddr, &sec.MismatchError{Expected: p, Actual: c.RemotePeer()})
 	}
 	return c, nil
 }
