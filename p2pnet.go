@@ -178,7 +178,11 @@ func New(opts ...Option) (_ *Host, err error) {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	qt, err := quic.New(cfg.priv, cfg.rcmgr, cfg.quicOpts...)
+	quicOpts := cfg.quicOpts
+	if cfg.gater != nil {
+		quicOpts = append(quicOpts[:len(quicOpts):len(quicOpts)], quic.WithConnectionGater(cfg.gater))
+	}
+	qt, err := quic.New(cfg.priv, cfg.rcmgr, quicOpts...)
 	if err != nil {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)

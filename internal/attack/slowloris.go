@@ -177,6 +177,7 @@ func (a *Slowloris) run(src netip.Addr) {
 		c, err := d.DialContext(a.ctx, "tcp", a.cfg.Target.String())
 		if err != nil {
 			if a.ctx.Err() != nil {
+				a.count(&a.attempts, -1) // cut short by the end: not an attempt
 				return
 			}
 			a.count(&a.dialErrors, 1)

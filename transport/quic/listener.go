@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -117,6 +118,8 @@ func (l *Listener) setUp(qc *quicgo.Conn) *Conn {
 		if errors.Is(err, network.ErrResourceLimitExceeded) {
 			l.t.refusedLimits.Add(1)
 			refuse(qc, err)
+		} else if errors.Is(err, connmgr.ErrGated) {
+			qc.CloseWithError(quicgo.ApplicationErrorCode(network.ConnGated), "gated")
 		} else {
 			qc.CloseWithError(codeNoError, "")
 		}
@@ -143,6 +146,15 @@ func (l *Listener) wrap(qc *quicgo.Conn, st *connState) (*Conn, error) {
 	raddr, err := quicMultiaddr(qc.RemoteAddr())
 	if err != nil {
 		return nil, err
+	}
+	if g := l.t.gater; g != nil {
+		ca := connAddrs{l.maddr, raddr}
+		if !g.InterceptAccept(ca) {
+			return nil, &connmgr.GatedError{Hook: connmgr.HookAccept, Addr: raddr}
+		}
+		if !g.InterceptSecured(network.DirInbound, remote, ca) {
+			return nil, &connmgr.GatedError{Hook: connmgr.HookSecured, Peer: remote, Addr: raddr}
+		}
 	}
 	scope, err := l.t.rcmgr.OpenConnection(network.DirInbound, false, raddr)
 	if err != nil {

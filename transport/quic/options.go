@@ -2,6 +2,7 @@ package quic
 
 import (
 	"fmt"
+	"github.com/p2pnet/p2pnet/connmgr"
 	"time"
 )
 
@@ -70,6 +71,7 @@ type options struct {
 	maxStreams       int64
 	retryThreshold   int
 	maxHandshakes    int
+	gater            connmgr.ConnectionGater
 }
 
 func defaultOptions() options {
@@ -161,6 +163,19 @@ func WithMaxHandshakes(n int) Option {
 			return fmt.Errorf("%w: max handshakes %d", ErrInvalidOption, n)
 		}
 		o.maxHandshakes = n
+		return nil
+	}
+}
+
+// WithConnectionGater has g vet every connection: InterceptAccept and
+// InterceptSecured for inbound ones once their handshake has proved the
+// peer (QUIC's handshake ends before a connection is accepted), and
+// InterceptSecured for outbound ones. A refusal closes the connection
+// before the resource manager accounts for it and is a
+// *connmgr.GatedError. Default: no gater.
+func WithConnectionGater(g connmgr.ConnectionGater) Option {
+	return func(o *options) error {
+		o.gater = g
 		return nil
 	}
 }

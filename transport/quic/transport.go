@@ -66,6 +66,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -106,10 +107,11 @@ type Transport struct {
 	done      chan struct{} // closed by Close
 
 	// Inbound handshakes: the limits, and the counts of HandshakeStats.
-	retryThreshold int64        // unverified handshakes in progress that make new clients prove their address
-	maxHandshakes  int64        // inbound handshakes in progress at most
-	handshakes     atomic.Int64 // in progress
-	unverified     atomic.Int64 // of handshakes, those from addresses not validated when they began
+	gater          connmgr.ConnectionGater // nil: none
+	retryThreshold int64                   // unverified handshakes in progress that make new clients prove their address
+	maxHandshakes  int64                   // inbound handshakes in progress at most
+	handshakes     atomic.Int64            // in progress
+	unverified     atomic.Int64            // of handshakes, those from addresses not validated when they began
 	retries        atomic.Uint64
 	refusedBudget  atomic.Uint64
 	refusedLimits  atomic.Uint64
@@ -154,6 +156,7 @@ func New(priv ic.PrivKey, rcmgr network.ResourceManager, opts ...Option) (*Trans
 		rcmgr:          rcmgr,
 		done:           make(chan struct{}),
 		punches:        map[punchKey]chan *Conn{},
+		gater:          o.gater,
 		retryThreshold: int64(o.retryThreshold),
 		maxHandshakes:  int64(o.maxHandshakes),
 	}
@@ -288,6 +291,11 @@ func (t *Transport) dial(ctx context.Context, ua *net.UDPAddr, family int, raddr
 		qc.CloseWithError(codeNoError, "")
 		t.releaseEndpoint(ep)
 		return nil, ErrNoRemoteKey
+	}
+	if g := t.gater; g != nil && !g.InterceptSecured(network.DirOutbound, remote, connAddrs{localMultiaddr(qc), raddr}) {
+		qc.CloseWithError(codeNoError, "")
+		t.releaseEndpoint(ep)
+		return nil, &connmgr.GatedError{Hook: connmgr.HookSecured, Peer: remote, Addr: raddr}
 	}
 	if remote != p { // the scope's peer was not set before the handshake
 		if err := st.scope.SetPeer(remote); err != nil {
@@ -449,4 +457,16 @@ type punchKey struct {
 func addrPort(ua *net.UDPAddr) netip.AddrPort {
 	ap := ua.AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// connAddrs is a network.ConnMultiaddrs of two addresses, for the gater.
+type connAddrs struct{ laddr, raddr ma.Multiaddr }
+
+func (c connAddrs) LocalMultiaddr() ma.Multiaddr  { return c.laddr }
+func (c connAddrs) RemoteMultiaddr() ma.Multiaddr { return c.raddr }
+
+// localMultiaddr is qc's local address as a multiaddr, or nil.
+func localMultiaddr(qc *quicgo.Conn) ma.Multiaddr {
+	a, _ := quicMultiaddr(qc.LocalAddr())
+	return a
 }
