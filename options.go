@@ -40,6 +40,7 @@ type config struct {
 	holePunch   holePunchConfig         // DisableHolePunching, PublicCIDRs (holepunch.go)
 	connMgr     connMgrConfig           // ConnectionManager, NoConnectionManager (connmgr.go)
 	gater       connmgr.ConnectionGater // ConnectionGater (connmgr.go)
+	swarm       swarmConfig             // DialPeerTimeout, DialTimeout, DialBackoff, black holes (swarmopts.go)
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says

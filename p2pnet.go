@@ -164,6 +164,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr), swarm.WithMultiaddrResolver(res)}
+	swOpts = append(swOpts, cfg.swarm.opts...) // dial options (swarmopts.go)
 	if cfg.ranker != nil {
 		swOpts = append(swOpts, swarm.WithDialRanker(cfg.ranker))
 	}

@@ -209,7 +209,11 @@ func slowlorisSideBySide(t *testing.T, v slowlorisVictim, kind attack.SlowlorisK
 		t.Fatal(err)
 	}
 	defer atk.Close()
-	if err := atk.WaitFor(ctx, func(s attack.SlowlorisStats) bool { return s.Open >= int64(n) }); err != nil {
+	// In place once 64 connections are open (or all, if fewer): beyond
+	// what a victim holds (p2pnet 64 handshakes, go-libp2p a transient
+	// scope of 79 here) the rest are refused and redial, so more are
+	// never open for long.
+	if err := atk.WaitFor(ctx, func(s attack.SlowlorisStats) bool { return s.Open >= int64(min(n, 64)) }); err != nil {
 		t.Fatal(err)
 	}
 	// The victim takes the connections into handshakes as it accepts

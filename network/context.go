@@ -52,10 +52,18 @@ func WithDialPeerTimeout(ctx context.Context, timeout time.Duration) context.Con
 // GetDialPeerTimeout returns the DialPeer timeout set on ctx by
 // WithDialPeerTimeout, or DialPeerTimeout when none is set.
 func GetDialPeerTimeout(ctx context.Context) time.Duration {
-	if d, ok := ctx.Value(dialPeerTimeoutKey{}).(time.Duration); ok {
+	if d, ok := LookupDialPeerTimeout(ctx); ok {
 		return d
 	}
 	return DialPeerTimeout
+}
+
+// LookupDialPeerTimeout returns the DialPeer timeout set on ctx by
+// WithDialPeerTimeout and true, or false when none is set, so that a
+// network with a default of its own can apply it.
+func LookupDialPeerTimeout(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(dialPeerTimeoutKey{}).(time.Duration)
+	return d, ok
 }
 
 // WithForceDirectDial returns a context telling the network to dial the

@@ -306,6 +306,10 @@ func TestDialTimeouts(t *testing.T) {
 		{"DialPeer timeout first", nil, "/ip4/1.2.3.4/tcp/1", func(ctx context.Context) context.Context {
 			return network.WithDialPeerTimeout(ctx, 3*time.Second)
 		}, 3 * time.Second},
+		{"DialPeer timeout configured", []Option{WithDialPeerTimeout(4 * time.Second)}, "/ip4/1.2.3.4/tcp/1", nil, 4 * time.Second},
+		{"context beats configured DialPeer timeout", []Option{WithDialPeerTimeout(4 * time.Second)}, "/ip4/1.2.3.4/tcp/1", func(ctx context.Context) context.Context {
+			return network.WithDialPeerTimeout(ctx, 3*time.Second)
+		}, 3 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

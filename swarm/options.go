@@ -45,6 +45,7 @@ type config struct {
 	resolver         network.MultiaddrDNSResolver
 	dialTimeout      time.Duration
 	dialTimeoutLocal time.Duration
+	dialPeerTimeout  time.Duration // 0: network.DialPeerTimeout
 	maxDialsPerPeer  int
 	maxFDDials       int
 	backoffBase      time.Duration
@@ -119,14 +120,27 @@ func WithDialRanker(r network.DialRanker) Option {
 
 // WithDialTimeout sets how long one dial of one address may take: public
 // for public addresses (default 15 s), local for private ones (default
-// 5 s). The whole DialPeer call has its own limit,
-// network.GetDialPeerTimeout.
+// 5 s). The whole DialPeer call has its own limit (WithDialPeerTimeout).
 func WithDialTimeout(public, local time.Duration) Option {
 	return func(c *config) error {
 		if public <= 0 || local <= 0 {
 			return errors.Join(errBadOption, errors.New("dial timeouts must be positive"))
 		}
 		c.dialTimeout, c.dialTimeoutLocal = public, local
+		return nil
+	}
+}
+
+// WithDialPeerTimeout sets how long one DialPeer call (and NewStream's
+// wait for a direct connection) may take when its context sets no
+// timeout with network.WithDialPeerTimeout. Default:
+// network.DialPeerTimeout (60 s).
+func WithDialPeerTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.Join(errBadOption, errors.New("DialPeer timeout must be positive"))
+		}
+		c.dialPeerTimeout = d
 		return nil
 	}
 }

@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/p2pnet/p2pnet/connmgr"
 	"github.com/p2pnet/p2pnet/network"
@@ -27,8 +28,8 @@ const (
 // dial worker, which dials p's addresses from the peerstore in the order
 // and at the pace of the dial ranker; a call that gives up does not stop
 // dials that other calls still wait for. The call as a whole is bounded by
-// network.GetDialPeerTimeout(ctx), each address by the swarm's dial
-// timeout. A failure is a *DialError.
+// the DialPeer timeout (see WithDialPeerTimeout), each address by the
+// swarm's dial timeout. A failure is a *DialError.
 //
 // Under network.WithForceDirectDial only a direct (not relayed)
 // connection is returned or dialed, and addresses in backoff are dialed
@@ -59,7 +60,7 @@ func (s *Swarm) dialPeer(ctx context.Context, p peer.ID) (*Conn, error) {
 	if g := s.cfg.gater; g != nil && !g.InterceptPeerDial(p) {
 		return nil, &DialError{Peer: p, Cause: &connmgr.GatedError{Hook: connmgr.HookPeerDial, Peer: p}}
 	}
-	ctx, cancel := context.WithTimeout(ctx, network.GetDialPeerTimeout(ctx))
+	ctx, cancel := context.WithTimeout(ctx, s.dialPeerTimeout(ctx))
 	defer cancel()
 
 	w, err := s.joinDialWorker(p)
@@ -182,7 +183,7 @@ func (s *Swarm) waitForDirectConn(ctx context.Context, p peer.ID) (*Conn, error)
 	w.n++
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(ctx, network.GetDialPeerTimeout(ctx))
+	ctx, cancel := context.WithTimeout(ctx, s.dialPeerTimeout(ctx))
 	defer cancel()
 	select {
 	case <-w.ch:
@@ -380,4 +381,17 @@ func (s *Swarm) dialAddr(ctx context.Context, p peer.ID, addr ma.Multiaddr) (tra
 // uses the relay's existing connection.
 func usesFD(addr ma.Multiaddr) bool {
 	return !isRelayAddr(addr) && (hasProtocol(addr, ma.P_TCP) || hasProtocol(addr, ma.P_UNIX))
+}
+
+// dialPeerTimeout bounds a DialPeer call made with ctx: the timeout ctx
+// sets with network.WithDialPeerTimeout, else WithDialPeerTimeout's, else
+// network.DialPeerTimeout.
+func (s *Swarm) dialPeerTimeout(ctx context.Context) time.Duration {
+	if d, ok := network.LookupDialPeerTimeout(ctx); ok {
+		return d
+	}
+	if s.cfg.dialPeerTimeout > 0 {
+		return s.cfg.dialPeerTimeout
+	}
+	return network.DialPeerTimeout
 }
