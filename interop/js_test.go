@@ -32,22 +32,36 @@ const jsStartTimeout = 30 * time.Second
 // failed.
 func startJSListener(t *testing.T, security string) peer.AddrInfo {
 	t.Helper()
+	addr := startJSNode(t, "js-libp2p listener", "libp2p", "listener.mjs", security)
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		t.Fatalf("the js-libp2p listener printed %s: %v", addr, err)
+	}
+	return *ai
+}
+
+// startJSNode runs `node script args...` in interop/js, which must have
+// the npm package pkg installed, and returns the multiaddr the node
+// prints as its first line. The node exits when its standard input
+// closes (so it dies with this process), is killed 5 s after the test
+// ends if it has not, and what it wrote to stderr is logged if the test
+// failed. what names the node in messages.
+func startJSNode(t *testing.T, what, pkg, script string, args ...string) ma.Multiaddr {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node (Node.js 20 or later) is needed for the js-libp2p tests: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "libp2p", "package.json")); err != nil {
-		t.Fatalf("js-libp2p is not installed: run `npm ci --prefix interop/js` from the repository root (%v)", err)
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", pkg, "package.json")); err != nil {
+		t.Fatalf("%s is not installed: run `npm ci --prefix interop/js` from the repository root (%v)", pkg, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, "listener.mjs", security)
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Dir = jsDir
 	cmd.WaitDelay = 5 * time.Second
 	stdout := &firstLine{line: make(chan string, 1)}
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = stdout, &stderr
-	// The node exits when its standard input closes: if this process
-	// dies, so does the node.
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
@@ -55,7 +69,7 @@ func startJSListener(t *testing.T, security string) peer.AddrInfo {
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("starting the js-libp2p listener: %v", err)
+		t.Fatalf("starting the %s: %v", what, err)
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -73,7 +87,7 @@ func startJSListener(t *testing.T, security string) peer.AddrInfo {
 		}
 		cancel()
 		if t.Failed() {
-			t.Logf("js-libp2p listener (%v) stderr:\n%s", waitErr, stderr.String())
+			t.Logf("%s (%v) stderr:\n%s", what, waitErr, stderr.String())
 		}
 	})
 
@@ -81,19 +95,15 @@ func startJSListener(t *testing.T, security string) peer.AddrInfo {
 	select {
 	case line = <-stdout.line:
 	case <-exited:
-		t.Fatalf("the js-libp2p listener exited before printing its address: %v\n%s", waitErr, stderr.String())
+		t.Fatalf("the %s exited before printing its address: %v\n%s", what, waitErr, stderr.String())
 	case <-time.After(jsStartTimeout):
-		t.Fatalf("the js-libp2p listener printed no address within %v\n%s", jsStartTimeout, stderr.String())
+		t.Fatalf("the %s printed no address within %v\n%s", what, jsStartTimeout, stderr.String())
 	}
 	addr, err := ma.NewMultiaddr(strings.TrimSpace(line))
 	if err != nil {
-		t.Fatalf("the js-libp2p listener printed %q: %v", line, err)
+		t.Fatalf("the %s printed %q: %v", what, line, err)
 	}
-	ai, err := peer.AddrInfoFromP2pAddr(addr)
-	if err != nil {
-		t.Fatalf("the js-libp2p listener printed %q: %v", line, err)
-	}
-	return *ai
+	return addr
 }
 
 // firstLine is an io.Writer that sends the first line written to it on

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -440,63 +437,7 @@ func TestRelayP2pnetRelayGoLibp2pTarget(t *testing.T) {
 // ends; what it wrote to stderr is logged if the test failed.
 func startJSRelayClient(t *testing.T, relayAddr ma.Multiaddr) ma.Multiaddr {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js 20 or later) is needed for the js-libp2p tests: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "@libp2p", "circuit-relay-v2", "package.json")); err != nil {
-		t.Fatalf("@libp2p/circuit-relay-v2 is not installed: run `npm ci --prefix interop/js` from the repository root (%v)", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, "relay-client.mjs", relayAddr.String())
-	cmd.Dir = jsDir
-	cmd.WaitDelay = 5 * time.Second
-	stdout := &firstLine{line: make(chan string, 1)}
-	var stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = stdout, &stderr
-	// The node exits when its standard input closes.
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting the js-libp2p relay client: %v", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cancel() // kills the node
-			<-exited
-		}
-		cancel()
-		if t.Failed() {
-			t.Logf("js-libp2p relay client (%v) stderr:\n%s", waitErr, stderr.String())
-		}
-	})
-
-	var line string
-	select {
-	case line = <-stdout.line:
-	case <-exited:
-		t.Fatalf("the js-libp2p relay client exited before printing its address: %v\n%s", waitErr, stderr.String())
-	case <-time.After(jsStartTimeout):
-		t.Fatalf("the js-libp2p relay client printed no address within %v\n%s", jsStartTimeout, stderr.String())
-	}
-	addr, err := ma.NewMultiaddr(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatalf("the js-libp2p relay client printed %q: %v", line, err)
-	}
-	return addr
+	return startJSNode(t, "js-libp2p relay client", "@libp2p/circuit-relay-v2", "relay-client.mjs", relayAddr.String())
 }
 
 // TestRelayJSTarget: a js-libp2p node (@libp2p/circuit-relay-v2)

@@ -53,6 +53,8 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	var connGrace durationFlag
 	connGrace.d, connGrace.zeroOK = connmgr.DefaultGracePeriod, true
 	fl.Var(&connGrace, "conn-grace", "connection manager: new connections are safe from trimming for `D` (seconds or a duration)")
+	var publicCIDRs cidrsFlag
+	fl.Var(&publicCIDRs, "public-cidr", publicCIDRHelp)
 	logs := addLogFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
@@ -92,6 +94,9 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	opts = append(opts, p2pnet.ResourceManager(rm))
 	if len(listen) > 0 {
 		opts = append(opts, p2pnet.ListenAddrStrings(listen...))
+	}
+	if len(publicCIDRs) > 0 {
+		opts = append(opts, p2pnet.PublicCIDRs(publicCIDRs...))
 	}
 	if *relayService {
 		opts = append(opts, p2pnet.EnableRelayService())

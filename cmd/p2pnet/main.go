@@ -2,9 +2,10 @@
 //
 //	p2pnet demo [--size SIZE]
 //	p2pnet listen [--listen MADDR]... [--key FILE] [--limits FILE] [--no-perf] [--limit-loopback]
-//	              [--relay-service] [--relay MADDR/p2p/ID]... [--log-level L] [--log-format F]
+//	              [--relay-service] [--relay MADDR/p2p/ID]... [--public-cidr CIDR]... [--log-level L] [--log-format F]
 //	p2pnet limits [--limits FILE]
-//	p2pnet ping [-c N] [-i INTERVAL] [-W TIMEOUT] [-w DEADLINE] [-q] [--json] MADDR/p2p/ID
+//	p2pnet ping [-c N] [-i INTERVAL] [-W TIMEOUT] [-w DEADLINE] [-q] [--json]
+//	            [--listen MADDR]... [--public-cidr CIDR]... MADDR/p2p/ID
 //	p2pnet perf [--upload SIZE] [--download SIZE] [-t DURATION] [-i INTERVAL] [--json] MADDR/p2p/ID
 //	p2pnet id [--key FILE] [--type TYPE] [--bits N] [--json]
 //	p2pnet version [--json]
@@ -12,7 +13,7 @@
 // Every subcommand has the same shape: flags go before or after the
 // positional arguments; -h prints the command's arguments, flags and an
 // example on stdout; --json prints one JSON object per line, each with a
-// "type" ("reply", "summary", "progress", "result" or "error") and
+// "type" ("reply", "connection", "summary", "progress", "result" or "error") and
 // snake_case keys. A failure prints one line on stderr saying what failed
 // and why. The exit status is 0 on success, 1 on failure and 2 on a usage
 // error (a bad flag or argument), which prints the error and the
@@ -80,11 +81,15 @@ func commands() []command {
 				"then a summary when the count is reached, the deadline passes or Ctrl-C is pressed. " +
 				"Round trips are measured on a stream already negotiated. " +
 				"A reply that does not come within the timeout is counted as lost, the stream is reset, and the next " +
-				"ping goes on a new one. Exits 0 if any reply came, 1 if none did.",
+				"ping goes on a new one. Exits 0 if any reply came, 1 if none did. " +
+				"A peer's /p2p-circuit address is pinged through its relay; with --listen, ping takes part in hole punching " +
+				"from that address, waits up to 10 s for a direct connection, and says which connection the pings use " +
+				"(without --listen it has no port to punch from, and the pings stay on the relay).",
 			argHelp: [][2]string{{"MADDR/p2p/ID", peerAddrHelp}},
 			examples: []string{
 				"p2pnet ping -c 3 /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDETedi2xoHW1YsX2bCQrweEywzRAnkmw7SZGy6paRzSm",
 				"p2pnet ping -i 0.2 -W 1 /dns4/node.example.com/udp/4001/quic-v1/p2p/12D3KooW…  # 5 a second, 1 s timeout",
+				"p2pnet ping --listen /ip4/0.0.0.0/udp/0/quic-v1 /ip4/198.51.100.1/udp/4001/quic-v1/p2p/12D3KooW…/p2p-circuit/p2p/12D3KooW…  # hole punch",
 			},
 			run: runPing,
 		},

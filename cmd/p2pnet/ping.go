@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -271,6 +272,20 @@ type (
 		Seq   int    `json:"seq"`
 		Error string `json:"error"`
 	}
+	// pingConnectionLine says which connection the pings use, when
+	// ping connected through a relay.
+	pingConnectionLine struct {
+		Type string `json:"type"` // "connection"
+		Peer string `json:"peer"`
+		Addr string `json:"addr"` // of the connection the pings use
+		// Direct is true when hole punching gave a direct connection,
+		// AfterMs after the relayed one opened.
+		Direct    bool    `json:"direct"`
+		Transport string  `json:"transport,omitempty"`
+		AfterMs   float64 `json:"after_ms,omitempty"`
+		// Reason says why the pings go through the relay.
+		Reason string `json:"reason,omitempty"`
+	}
 	pingSummaryLine struct {
 		Type        string  `json:"type"` // "summary"
 		Peer        string  `json:"peer"`
@@ -298,8 +313,10 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	var deadline durationFlag
 	fl.Var(&deadline, "w", "stop after `DEADLINE` (seconds or a duration), however many pings were sent")
 	quiet := fl.Bool("q", false, "quiet: print the first line and the summary only")
-	asJSON := fl.Bool("json", false, `print JSON lines: "reply" or "error" (a lost reply) for each ping, then a "summary"`)
+	asJSON := fl.Bool("json", false, `print JSON lines: "reply" or "error" (a lost reply) for each ping, then a "summary"; `+
+		`a "connection" before them when connected through a relay`)
 	target := clientFlags(fl, false)
+	target.holePunchFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
@@ -323,6 +340,36 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	defer sess.h.Close()
 	id, raddr := sess.peer.String(), sess.addr.String()
 	out.textf("PING %s (%s): %d data bytes, connected in %.3f ms", id, raddr, ping.PayloadSize, ms(sess.connectTime))
+	if relayed := limitedConn(sess.h, sess.peer); relayed != nil {
+		// Through a relay: the peer starts a hole punch on its side,
+		// which we answer from our --listen address, if any.
+		var direct network.Conn
+		if len(target.listen) > 0 {
+			direct = awaitDirect(ctx, sess.h, sess.peer, holePunchWait)
+		}
+		l := pingConnectionLine{Type: "connection", Peer: id}
+		if direct != nil {
+			raddr = direct.RemoteMultiaddr().String()
+			after := max(0, direct.Stat().Opened.Sub(relayed.Stat().Opened))
+			l.Addr, l.Direct, l.Transport, l.AfterMs = raddr, true, direct.ConnState().Transport, round3(ms(after))
+			if !*quiet {
+				out.textf("direct connection: %s after %d ms", raddr, after.Milliseconds())
+			}
+		} else {
+			l.Addr = relayed.RemoteMultiaddr().String()
+			why := "hole punching gave none within " + holePunchWait.String()
+			if len(target.listen) == 0 {
+				why = "no --listen address to punch from"
+			}
+			l.Reason = why
+			if !*quiet {
+				out.textf("no direct connection: pinging through the relay (%s)", why)
+			}
+		}
+		if !*quiet {
+			out.emit(l)
+		}
+	}
 
 	p := newPinger(sess.h, sess.peer, timeout.d)
 	defer p.close()
@@ -362,6 +409,55 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	if st.received == 0 {
 		// The summary says it: 100% loss, or nothing sent.
 		return errReported
+	}
+	return nil
+}
+
+// holePunchWait bounds how long ping, connected to a peer through a
+// relay, waits for hole punching to give a direct connection: the peer's
+// three attempts (DCUtR) normally end well within it.
+const holePunchWait = 10 * time.Second
+
+// limitedConn returns h's connection to p if every connection to p is
+// limited (relayed), nil otherwise.
+func limitedConn(h *p2pnet.Host, p peer.ID) network.Conn {
+	var limited network.Conn
+	for _, c := range h.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited {
+			return nil
+		}
+		limited = c
+	}
+	return limited
+}
+
+// awaitDirect waits up to wait, or until ctx ends, for a direct
+// connection of h to p (one that is not limited) and returns it, or nil.
+func awaitDirect(ctx context.Context, h *p2pnet.Host, p peer.ID, wait time.Duration) network.Conn {
+	got := make(chan network.Conn, 1)
+	nb := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == p && !c.Stat().Limited {
+			select {
+			case got <- c:
+			default:
+			}
+		}
+	}}
+	h.Network().Notify(nb)
+	defer h.Network().StopNotify(nb)
+	// One may have come before we listened for it.
+	for _, c := range h.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && !c.IsClosed() {
+			return c
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case c := <-got:
+		return c
+	case <-t.C:
+	case <-ctx.Done():
 	}
 	return nil
 }

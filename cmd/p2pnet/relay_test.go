@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
 	"sync"
@@ -104,5 +105,72 @@ func TestListenRelay(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, "listen", "--relay", "/ip4/127.0.0.1/tcp/1"); code != 2 || !strings.Contains(errs, "--relay") {
 		t.Errorf("--relay without /p2p/: exit %d, %q; want a usage error", code, errs)
+	}
+}
+
+// connectionLine returns the "connection" JSON line of ping's output.
+func connectionLine(t *testing.T, out string) pingConnectionLine {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		var c pingConnectionLine
+		if json.Unmarshal([]byte(l), &c) == nil && c.Type == "connection" {
+			return c
+		}
+	}
+	t.Fatalf("no connection line in\n%s", out)
+	return pingConnectionLine{}
+}
+
+// TestPingHolePunch: `p2pnet ping` of a /p2p-circuit address says which
+// connection its pings use. Without --listen it cannot punch and stays on
+// the relay; with --listen and --public-cidr 127.0.0.0/8 (loopback counts
+// as public then), both sides take part in DCUtR on loopback and the
+// pings go over the direct connection.
+func TestPingHolePunch(t *testing.T) {
+	for _, tr := range []struct{ name, listen string }{
+		{"tcp", "/ip4/127.0.0.1/tcp/0"},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			relay := nextLine(t, listenLines(t, "--relay-service", "--listen", tr.listen), "/p2p/")
+			lines := listenLines(t, "--listen", tr.listen, "--relay", relay, "--public-cidr", "127.0.0.0/8")
+			circuit := nextLine(t, lines, "/p2p-circuit/p2p/")
+
+			code, out, errs := runCmd(t, "ping", "--json", "-c", "1", circuit)
+			if code != 0 {
+				t.Fatalf("ping without --listen: exit %d\n%s%s", code, out, errs)
+			}
+			if c := connectionLine(t, out); c.Direct || !strings.Contains(c.Addr, "/p2p-circuit") || !strings.Contains(c.Reason, "--listen") {
+				t.Errorf("ping without --listen: %+v; want the relayed connection, for want of --listen", c)
+			}
+
+			code, out, errs = runCmd(t, "ping", "-c", "2", "-i", "0.05", "--listen", tr.listen, "--public-cidr", "127.0.0.0/8", circuit)
+			if code != 0 || !strings.Contains(out, "direct connection: /ip4/127.0.0.1/") || !strings.Contains(out, "2 received") {
+				t.Fatalf("ping --listen: exit %d; want a direct connection\n%s%s", code, out, errs)
+			}
+			code, out, errs = runCmd(t, "ping", "--json", "-c", "1", "--listen", tr.listen, "--public-cidr", "127.0.0.0/8", circuit)
+			if code != 0 {
+				t.Fatalf("ping --json --listen: exit %d\n%s%s", code, out, errs)
+			}
+			want := map[string]string{"tcp": "tcp", "quic": "quic-v1"}[tr.name]
+			if c := connectionLine(t, out); !c.Direct || c.Transport != want || strings.Contains(c.Addr, "/p2p-circuit") {
+				t.Errorf("ping --json --listen: %+v; want a direct %s connection", c, want)
+			}
+		})
+	}
+}
+
+// TestPublicCIDRFlag: --public-cidr takes address ranges only.
+func TestPublicCIDRFlag(t *testing.T) {
+	for _, cmd := range [][]string{
+		{"ping", "--public-cidr", "198.51.100.0", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDETedi2xoHW1YsX2bCQrweEywzRAnkmw7SZGy6paRzSm"},
+		{"listen", "--public-cidr", "not-a-range"},
+	} {
+		if code, _, errs := runCmd(t, cmd...); code != 2 || !strings.Contains(errs, "public-cidr") {
+			t.Errorf("%q: exit %d, %q; want a usage error naming --public-cidr", cmd, code, errs)
+		}
+	}
+	if code, _, errs := runCmd(t, "ping", "--listen", "/ip4/nonsense", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDETedi2xoHW1YsX2bCQrweEywzRAnkmw7SZGy6paRzSm"); code != 2 || !strings.Contains(errs, "--listen") {
+		t.Errorf("ping --listen /ip4/nonsense: exit %d, %q; want a usage error naming --listen", code, errs)
 	}
 }

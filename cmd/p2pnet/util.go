@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -249,6 +250,24 @@ func parsePeerAddr(s string) (*peer.AddrInfo, error) {
 	return info, nil
 }
 
+// cidrsFlag collects a repeated CIDR flag (--public-cidr), each range
+// checked as it is given.
+type cidrsFlag []string
+
+func (f *cidrsFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *cidrsFlag) Set(s string) error {
+	if _, err := netip.ParsePrefix(s); err != nil {
+		return fmt.Errorf("want an address range such as 198.51.100.0/24 or 2001:db8::/32")
+	}
+	*f = append(*f, s)
+	return nil
+}
+
+// publicCIDRHelp is the help of --public-cidr.
+const publicCIDRHelp = "count the addresses in `CIDR` as public for hole punching (repeatable), beyond the global unicast " +
+	"addresses outside the private, shared and documentation ranges: a lab of network namespaces can so use 198.51.100.0/24"
+
 // clientTarget holds the flags of commands that connect to one peer.
 type clientTarget struct {
 	timeout      durationFlag
@@ -256,6 +275,19 @@ type clientTarget struct {
 	// refuseLimited: the command offers --allow-limited, so a peer
 	// reachable only over a limited connection is an error without it.
 	refuseLimited bool
+	// listen and publicCIDRs are --listen and --public-cidr, for a
+	// command that takes part in hole punching (holePunchFlags).
+	listen      stringsFlag
+	publicCIDRs cidrsFlag
+}
+
+// holePunchFlags adds --listen and --public-cidr to fl: with a listen
+// address, a command connected to a peer through a relay takes part in
+// hole punching from that address, as any host does.
+func (c *clientTarget) holePunchFlags(fl *flag.FlagSet) {
+	fl.Var(&c.listen, "listen", "listen on `MADDR` (repeatable), the address hole punching through a relay punches from "+
+		"(TCP or QUIC, port 0 for any); default: none, so a connection through a relay stays relayed")
+	fl.Var(&c.publicCIDRs, "public-cidr", publicCIDRHelp)
 }
 
 // clientFlags adds the connecting flags to fl: --timeout, and
@@ -296,13 +328,31 @@ func (c *clientTarget) connect(ctx context.Context, addr string) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	h, err := p2pnet.New(p2pnet.ListenAddrs())
+	opts := []p2pnet.Option{p2pnet.ListenAddrs()}
+	if len(c.listen) > 0 {
+		for _, l := range c.listen {
+			if _, err := ma.NewMultiaddr(l); err != nil {
+				return nil, usagef("--listen %q: %s", l, cleanMessage(strings.TrimPrefix(err.Error(), fmt.Sprintf("failed to parse multiaddr %q: ", l))))
+			}
+		}
+		opts = []p2pnet.Option{p2pnet.ListenAddrStrings(c.listen...)}
+	}
+	if len(c.publicCIDRs) > 0 {
+		opts = append(opts, p2pnet.PublicCIDRs(c.publicCIDRs...))
+	}
+	h, err := p2pnet.New(opts...)
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(c.streamContext(ctx), c.timeout.d)
 	defer cancel()
 	start := time.Now()
+	if len(c.listen) > 0 {
+		if err := connectRelay(cctx, h, info.Addrs[0]); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
 	if err := h.Connect(cctx, *info); err != nil {
 		h.Close()
 		ce := &connectError{peer: info.ID, addr: info.Addrs[0], err: err}
@@ -327,6 +377,33 @@ func (c *clientTarget) connect(ctx context.Context, addr string) (*session, erro
 		}
 	}
 	return s, nil
+}
+
+// connectRelay connects h to the relay of addr, if addr is a circuit
+// address (/…/p2p/RELAY/p2p-circuit), and waits for identify on that
+// connection: then h knows the address the relay observes it at (its
+// listen port, as the NAT maps it), which it offers when the peer starts
+// a hole punch as soon as the relayed connection arrives.
+func connectRelay(ctx context.Context, h *p2pnet.Host, addr ma.Multiaddr) error {
+	relay, _ := ma.SplitFunc(addr, func(c ma.Component) bool { return c.Code() == ma.P_CIRCUIT })
+	if len(relay) == len(addr) {
+		return nil // not a circuit address
+	}
+	info, err := peer.AddrInfoFromP2pAddr(relay)
+	if err != nil || len(info.Addrs) == 0 {
+		return nil // h.Connect says what is wrong with the address
+	}
+	if err := h.Connect(ctx, *info); err != nil {
+		ce := &connectError{peer: info.ID, addr: info.Addrs[0], err: err}
+		return &explained{msg: "relay: " + ce.Error(), err: ce}
+	}
+	for _, c := range h.Network().ConnsToPeer(info.ID) {
+		select {
+		case <-h.Identify().IdentifyWait(c):
+		case <-ctx.Done():
+		}
+	}
+	return nil
 }
 
 // connectError is a failure to connect, worded for a person: the peer

@@ -320,6 +320,26 @@ func (n *Node) Start(t testing.TB, bin string, args ...string) *Proc {
 // closed when the output ends.
 func (p *Proc) Lines() <-chan string { return p.lines }
 
+// Wait waits up to d for the process to exit by itself, discarding the
+// output it still writes, and reports whether it did. A process that
+// exits closes its connections the way a program does (a QUIC peer then
+// learns at once that they are gone), which a killed one cannot.
+func (p *Proc) Wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-p.lines:
+			if !ok {
+				<-p.done
+				return true
+			}
+		case <-t.C:
+			return false
+		}
+	}
+}
+
 // Stop kills the process and waits for it.
 func (p *Proc) Stop() {
 	p.cmd.Process.Kill()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,27 +31,39 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	buildMu  sync.Mutex // guards the following
+	buildDir string
+	built    = map[string]error{}
 )
 
 // labnode builds the lab's node program once per test binary.
-func labnode(t *testing.T) string {
+func labnode(t *testing.T) string { return build(t, "labnode", "./cmd/labnode") }
+
+// build builds the program of package pkg as name once per test binary
+// and returns its path.
+func build(t *testing.T, name, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "labnode"); buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "labnode"), "./cmd/labnode").CombinedOutput()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "labnode")
 		if err != nil {
-			buildErr = &buildError{err, string(out)}
+			t.Fatal(err)
 		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building labnode: %v", buildErr)
+		buildDir = d
 	}
-	return filepath.Join(buildDir, "labnode")
+	err, ok := built[name]
+	if !ok {
+		out, cerr := exec.Command("go", "build", "-o", filepath.Join(buildDir, name), pkg).CombinedOutput()
+		if cerr != nil {
+			err = &buildError{cerr, string(out)}
+		}
+		built[name] = err
+	}
+	if err != nil {
+		t.Fatalf("building %s: %v", name, err)
+	}
+	return filepath.Join(buildDir, name)
 }
 
 type buildError struct {
@@ -154,16 +167,23 @@ func punch(t *testing.T, a *netlab.Node, transport, circuit string, wait time.Du
 		"--wait", wait.String(), circuit)
 	defer p.Stop()
 	next(t, p, 20*time.Second, "relayed")
-	return next(t, p, wait+15*time.Second, "direct", "nodirect")
+	l := next(t, p, wait+15*time.Second, "direct", "nodirect")
+	// Let A exit by itself: a killed A would leave its QUIC connection
+	// to the relay open there until the idle timeout (no kernel RST as
+	// for TCP), and after 8 tries the relay's per-IP limit (8 inbound
+	// connections per IPv4 address; every A is behind one NAT address)
+	// would refuse the next A with CONNECTION_REFUSED.
+	if !p.Wait(10 * time.Second) {
+		t.Errorf("labnode ping did not exit after its report")
+	}
+	return l
 }
 
 // TestHolePunchCone is scenario (b): A and B behind cone NATs, B reserved
 // on a public relay; A pings B through the relay, and hole punching
-// gives them a direct connection over TCP. (QUIC punching does not yet
-// get through the lab's masquerading routers; it joins this list once
-// it does.)
+// gives them a direct connection, over TCP and over QUIC.
 func TestHolePunchCone(t *testing.T) {
-	for _, tr := range []string{"tcp"} {
+	for _, tr := range []string{"tcp", "quic"} {
 		t.Run(tr, func(t *testing.T) {
 			a, circuit := setup(t, tr, netlab.Cone, netlab.Cone)
 			n := tries()
@@ -209,6 +229,80 @@ func TestHolePunchSymmetric(t *testing.T) {
 				t.Fatalf("got a direct connection through a symmetric NAT: %v", l)
 			}
 			t.Logf("%s: no direct connection, as expected; relayed ping still works (rtt %v ms) after %v", tr, l["rtt_ms"], time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// nextContaining returns the next line of p that contains sub, failing
+// the test after timeout or when the output ends.
+func nextContaining(t *testing.T, p *netlab.Proc, timeout time.Duration, sub string) string {
+	t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		select {
+		case s, ok := <-p.Lines():
+			if !ok {
+				t.Fatalf("output ended before a line with %q", sub)
+			}
+			if strings.Contains(s, sub) {
+				return s
+			}
+		case <-tm.C:
+			t.Fatalf("no line with %q within %v", sub, timeout)
+		}
+	}
+}
+
+// TestHolePunchCLI is scenario (b) with the p2pnet command: `p2pnet
+// listen --relay-service` on the public segment, `p2pnet listen --relay`
+// behind one cone NAT, and `p2pnet ping --listen` of its circuit address
+// behind another, which ends on a direct connection.
+func TestHolePunchCLI(t *testing.T) {
+	bin := build(t, "p2pnet", "github.com/p2pnet/p2pnet/cmd/p2pnet")
+	for _, tr := range []string{"tcp", "quic"} {
+		t.Run(tr, func(t *testing.T) {
+			lab := netlab.New(t)
+			relay := lab.AddPublicHost("relay")
+			_, a := lab.AddNAT("a", netlab.Cone)
+			_, b := lab.AddNAT("b", netlab.Cone)
+			port := map[string]string{"tcp": "/tcp/4001/p2p/", "quic": "/udp/4001/quic-v1/p2p/"}[tr]
+			rp := relay.Start(t, bin, "listen", "--relay-service",
+				"--listen", "/ip4/"+relay.Addr+"/tcp/4001", "--listen", "/ip4/"+relay.Addr+"/udp/4001/quic-v1")
+			relayAddr := nextContaining(t, rp, 10*time.Second, port)
+			public := "--public-cidr=" + netlab.PublicNet + ".0/24"
+			bp := b.Start(t, bin, "listen", "--listen", listenAddr(tr), "--relay", relayAddr, public)
+			circuit := nextContaining(t, bp, 20*time.Second, "/p2p-circuit/p2p/")
+			// B prints a circuit address per address of the relay; A
+			// reaches the relay over the transport under test, so that
+			// the relay observes A's address of that transport.
+			circuit = relayAddr + circuit[strings.Index(circuit, "/p2p-circuit"):]
+			n := max(1, tries()/4)
+			var ok int
+			for i := 0; i < n; i++ {
+				p := a.Start(t, bin, "ping", "--json", "-c", "2", "-i", "0.1", "--listen", listenAddr(tr), public, circuit)
+				var conn, summary line
+				for conn == nil || summary == nil {
+					l := next(t, p, 30*time.Second, "connection", "summary")
+					if l.str("type") == "connection" {
+						conn = l
+					} else {
+						summary = l
+					}
+				}
+				if !p.Wait(10 * time.Second) {
+					t.Errorf("p2pnet ping did not exit")
+				}
+				p.Stop()
+				want := map[string]string{"tcp": "tcp", "quic": "quic-v1"}[tr]
+				if conn["direct"] != true || conn.str("transport") != want || summary["received"] != float64(2) {
+					t.Errorf("try %d: %v, %v; want a direct %s connection and 2 replies", i+1, conn, summary, want)
+					continue
+				}
+				ok++
+				t.Logf("try %d: direct connection %s after %v ms, rtt avg %v ms", i+1, conn.str("addr"), conn["after_ms"], summary["avg_ms"])
+			}
+			t.Logf("%s: %d/%d pings through the relay ended on a direct connection", tr, ok, n)
 		})
 	}
 }

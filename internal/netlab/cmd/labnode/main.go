@@ -169,22 +169,8 @@ func pingVia(ctx context.Context, h *p2pnet.Host, target string, wait time.Durat
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	// A fresh QUIC connection is now and then refused by the relay
-	// (seen in the lab, not yet explained): try three times.
-	for i := 0; ; i++ {
-		err := h.Connect(cctx, *rai)
-		if err == nil {
-			break
-		}
-		if i == 2 {
-			return fmt.Errorf("connecting to the relay: %w", err)
-		}
-		fmt.Fprintln(os.Stderr, "labnode: connecting to the relay, trying again:", err)
-		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-cctx.Done():
-			return cctx.Err()
-		}
+	if err := h.Connect(cctx, *rai); err != nil {
+		return fmt.Errorf("connecting to the relay: %w", err)
 	}
 	identified(cctx, h)
 
