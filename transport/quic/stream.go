@@ -100,8 +100,12 @@ func (s *Stream) streamErr(err, closed error) error {
 		// cancellation) or CloseWrite (the deadline that woke it).
 		return closed
 	}
-	if _, ok := errors.AsType[*quicgo.StreamError](err); ok {
-		// The remote reset the stream, or stopped reading it.
+	if se, ok := errors.AsType[*quicgo.StreamError](err); ok {
+		// The remote reset the stream, or stopped reading it; with
+		// libp2p's code for a refusal for resources, it says so.
+		if se.Remote && network.StreamErrorCode(se.ErrorCode) == network.StreamResourceLimitExceeded {
+			return fmt.Errorf("%w: %w (%w)", ErrStreamReset, err, network.ErrResourceLimitExceeded)
+		}
 		return fmt.Errorf("%w: %w", ErrStreamReset, err)
 	}
 	return remoteRefusal(err)
@@ -147,6 +151,19 @@ func (s *Stream) Reset() error {
 	}
 	s.qs.CancelRead(streamResetCode)
 	s.qs.CancelWrite(streamResetCode)
+	return nil
+}
+
+// ResetWithError is Reset telling the remote why: code, one of libp2p's
+// stream error codes (network.StreamResourceLimitExceeded for a refusal
+// for resources), goes in RESET_STREAM and STOP_SENDING, as go-libp2p
+// sends it.
+func (s *Stream) ResetWithError(code network.StreamErrorCode) error {
+	if s.state.Or(stateReset)&stateReset != 0 {
+		return nil
+	}
+	s.qs.CancelRead(quicgo.StreamErrorCode(code))
+	s.qs.CancelWrite(quicgo.StreamErrorCode(code))
 	return nil
 }
 
