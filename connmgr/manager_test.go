@@ -114,17 +114,21 @@ func TestNoTrimAtHighWatermark(t *testing.T) {
 // peers and every protected one, whatever its value.
 func TestLowestValueFirstProtectedNever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newManager(t, 5, 10, WithGracePeriod(0))
+		// High watermark 20: the 20 connections below do not cross it,
+		// so no background trim runs before the one asked for.
+		m := newManager(t, 5, 20, WithGracePeriod(0))
 		f := newFakeNet(m)
-		for i := range 10 {
-			m.TagPeer(peerN(i), "rank", i)
-			f.connect(peerN(i))
-			f.connect(peerN(i)) // two connections each
-		}
 		m.Protect(peerN(0), "a")
 		m.Protect(peerN(0), "b")
 		if !m.Unprotect(peerN(0), "a") {
 			t.Fatal("Unprotect(a) says peer 0 is no longer protected; b still protects it")
+		}
+		for i := range 10 {
+			m.TagPeer(peerN(i), "rank", i)
+		}
+		for i := range 10 {
+			f.connect(peerN(i))
+			f.connect(peerN(i)) // two connections each
 		}
 		trimNow(m)
 		_, byPeer := f.open()
