@@ -43,7 +43,8 @@ func (h *Host) newHolePunch(cfg holePunchConfig) *holepunch.Service {
 	if cfg.disabled {
 		return nil
 	}
-	return holepunch.New(h, holepunch.ObservedAddrs(h.ids.ObservedAddrs), holepunch.PublicPrefixes(cfg.public...))
+	return holepunch.New(h, holepunch.ObservedAddrs(h.ids.ObservedAddrs), holepunch.PublicPrefixes(cfg.public...),
+		holepunch.IdentifyWait(h.ids.IdentifyWait))
 }
 
 // HolePunch returns the host's DCUtR service (its counters: Stats), or

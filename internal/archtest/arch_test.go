@@ -87,6 +87,8 @@ var allowed = map[string][]string{
 	"proto/relay":    with(mechanism, "record"),
 
 	"proto/holepunch": mechanism,
+	"proto/autonat":   mechanism,
+	"nat":             mechanism,
 	"internal/netlab": {},
 
 	"transport/circuit": with(mechanism, "transport", "upgrader", "multistream", "sec", "proto/relay", "record", "connmgr"),

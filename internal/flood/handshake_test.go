@@ -180,7 +180,10 @@ func openHalf(addr string, kind int, connected chan<- struct{}) halfOpen {
 	}
 	defer c.Close()
 	if b := floodBytes[kind]; b != nil {
-		if _, err := c.Write(b); err != nil {
+		if _, err := c.Write(b); errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			r.lasted = time.Since(start) // refused at once, before our bytes went out
+			return r
+		} else if err != nil {
 			r.err = err
 			return r
 		}

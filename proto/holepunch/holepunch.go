@@ -9,10 +9,19 @@
 // Roles follow the spec: the peer that received the relayed connection
 // (B) initiates: it opens /libp2p/dcutr, sends CONNECT, measures the time
 // to the answering CONNECT, sends SYNC and dials after half that time; the
-// other peer (A) dials as soon as SYNC arrives. B is the client of the
+// other peer (A) dials as soon as SYNC arrives. A is the client of the
 // direct connection (network.WithSimultaneousConnect with isClient true),
-// A the server, as in go-libp2p. B tries up to MaxAttempts times on the
-// same stream. The swarm prefers the direct connection once it exists.
+// B the server, as in go-libp2p since v0.41; B switches to client on its
+// last attempt, as go-libp2p does, in case the peer takes the roles the
+// other way round (go-libp2p before v0.41). B tries up to MaxAttempts
+// times on the same stream. The swarm prefers the direct connection once
+// it exists.
+//
+// Connection reversal (the spec's "connection reversal"): when A has a
+// public address, B first dials A directly at the addresses identify
+// gave it, as an ordinary dial; only when that fails does it hole-punch.
+// B waits for identify on the relayed connection before it starts (see
+// [IdentifyWait]), so that A's addresses are in the peerstore.
 //
 // Package holepunch may import network, peer, peerstore, protocol of
 // p2pnet's, go-multiaddr, protowire and the standard library. It never
@@ -87,6 +96,9 @@ type Result struct {
 	Peer peer.ID
 	// Initiator is true on the side that ran the exchange (B).
 	Initiator bool
+	// Reversed is true when B reached the peer by connection reversal,
+	// a plain direct dial to its public address, without hole punching.
+	Reversed bool
 	// Attempts is how many CONNECT/SYNC rounds ran.
 	Attempts int
 	// Conn is the direct connection, nil on failure.
@@ -132,6 +144,15 @@ func OnResult(f func(Result)) Option {
 	return func(s *Service) { s.onResult = f }
 }
 
+// IdentifyWait sets how the service waits for identify on a relayed
+// connection before it starts an exchange (identify's IdentifyWait), so
+// that the peer's public addresses are known for connection reversal.
+// Default: it does not wait, and reverses only to addresses already in
+// the peerstore.
+func IdentifyWait(f func(network.Conn) <-chan struct{}) Option {
+	return func(s *Service) { s.identifyWait = f }
+}
+
 // DialTimeout sets how long each attempt's direct dial may take.
 // Default: DefaultDialTimeout.
 func DialTimeout(d time.Duration) Option {
@@ -150,6 +171,10 @@ type Service struct {
 	onResult    func(Result)
 	dialTimeout time.Duration
 	dial        dialFunc // swarm dial; tests replace it
+	// dialReverse dials p for connection reversal; tests replace it.
+	dialReverse func(ctx context.Context, p peer.ID) (network.Conn, error)
+	// identifyWait waits for identify on a connection; nil: no wait.
+	identifyWait func(network.Conn) <-chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -174,6 +199,7 @@ func New(h Host, opts ...Option) *Service {
 		o(s)
 	}
 	s.dial = s.swarmDial
+	s.dialReverse = s.swarmDialReverse
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.notif = &network.NotifyBundle{ConnectedF: s.connected}
 	h.SetStreamHandler(ID, s.handle)
@@ -235,7 +261,15 @@ func (s *Service) connected(_ network.Network, c network.Conn) {
 	if s.active[p] {
 		return
 	}
-	if s.goLocked(func() { s.report(s.Initiate(s.ctx, p)) }) {
+	if s.goLocked(func() {
+		if s.identifyWait != nil {
+			select {
+			case <-s.identifyWait(c):
+			case <-s.ctx.Done():
+			}
+		}
+		s.report(s.Initiate(s.ctx, p))
+	}) {
 		s.active[p] = true
 	}
 }
@@ -260,8 +294,10 @@ func (s *Service) report(r Result) {
 // Initiate runs the initiator's side of DCUtR with p over a limited
 // connection (B's role): up to MaxAttempts rounds of CONNECT, CONNECT,
 // SYNC and a dial after half the measured round-trip time. It returns
-// at once with success when a direct connection to p already exists.
-// The service calls it by itself for inbound relayed connections.
+// at once with success when a direct connection to p already exists,
+// and tries connection reversal first when the peerstore has a public
+// address of p's. The service calls it by itself for inbound relayed
+// connections.
 func (s *Service) Initiate(ctx context.Context, p peer.ID) (r Result) {
 	start := time.Now()
 	r = Result{Peer: p, Initiator: true}
@@ -269,6 +305,12 @@ func (s *Service) Initiate(ctx context.Context, p peer.ID) (r Result) {
 	if c := s.directConn(p); c != nil {
 		r.Conn = c
 		return r
+	}
+	if c, err := s.reverse(ctx, p); c != nil {
+		r.Conn, r.Reversed = c, true
+		return r
+	} else if err != nil {
+		slog.Debug("holepunch: connection reversal failed, hole punching", "peer", p, "err", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultStreamTimeout)
 	defer cancel()
@@ -282,7 +324,7 @@ func (s *Service) Initiate(ctx context.Context, p peer.ID) (r Result) {
 	str.SetDeadline(start.Add(DefaultStreamTimeout))
 	for r.Attempts < MaxAttempts {
 		r.Attempts++
-		r.Conn, r.Err = s.initiateRound(ctx, str, p, start)
+		r.Conn, r.Err = s.initiateRound(ctx, str, p, start, r.Attempts == MaxAttempts)
 		if r.Err == nil || ctx.Err() != nil || errors.Is(r.Err, ErrUnexpected) || errors.Is(r.Err, ErrMalformed) {
 			break
 		}
@@ -295,8 +337,9 @@ func (s *Service) Initiate(ctx context.Context, p peer.ID) (r Result) {
 	return r
 }
 
-// initiateRound runs one round of the initiator.
-func (s *Service) initiateRound(ctx context.Context, str network.Stream, p peer.ID, start time.Time) (network.Conn, error) {
+// initiateRound runs one round of the initiator, dialing as the server of
+// the direct connection unless isClient.
+func (s *Service) initiateRound(ctx context.Context, str network.Stream, p peer.ID, start time.Time, isClient bool) (network.Conn, error) {
 	sent := time.Now()
 	if err := WriteMessage(str, NewMessage(TypeConnect, s.ownAddrs())); err != nil {
 		return nil, fmt.Errorf("holepunch: sending CONNECT: %w", err)
@@ -323,7 +366,7 @@ func (s *Service) initiateRound(ctx context.Context, str network.Stream, p peer.
 		t.Stop()
 		return nil, ctx.Err()
 	}
-	return s.punch(ctx, p, addrs, true, start)
+	return s.punch(ctx, p, addrs, isClient, start)
 }
 
 // handle serves /libp2p/dcutr (A's role): for each CONNECT it answers
@@ -368,7 +411,7 @@ func (s *Service) handle(str network.Stream) {
 			if len(addrs) == 0 {
 				r.Err = ErrNoAddrs
 			} else {
-				r.Conn, r.Err = s.punch(s.ctx, p, addrs, false, start)
+				r.Conn, r.Err = s.punch(s.ctx, p, addrs, true, start)
 			}
 			r.Elapsed = time.Since(start)
 			s.report(r)
@@ -416,6 +459,31 @@ func (s *Service) punch(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, is
 		return nil, fmt.Errorf("holepunch: direct dial to %s: %w", p, err)
 	}
 	return c, nil
+}
+
+// reverse dials p directly, as an ordinary dial (no simultaneous open),
+// when the peerstore holds a public direct address of p's: connection
+// reversal. It returns nil and no error when there is no such address.
+func (s *Service) reverse(ctx context.Context, p peer.ID) (network.Conn, error) {
+	if len(s.publicOf(s.h.Peerstore().Addrs(p))) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
+	defer cancel()
+	c, err := s.dialReverse(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("holepunch: connection reversal to %s: %w", p, err)
+	}
+	if c.Stat().Limited {
+		return nil, fmt.Errorf("holepunch: connection reversal to %s gave a limited connection", p)
+	}
+	return c, nil
+}
+
+// swarmDialReverse is the default dialReverse: an ordinary direct dial
+// by the swarm, to the addresses in the peerstore.
+func (s *Service) swarmDialReverse(ctx context.Context, p peer.ID) (network.Conn, error) {
+	return s.h.Network().DialPeer(network.WithForceDirectDial(ctx, "connection reversal"), p)
 }
 
 // swarmDial is the default dialFunc: the swarm dials every address at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -93,8 +94,8 @@ func TestSimultaneousDial(t *testing.T) {
 		if !da.at[0].Equal(start.Add(measured)) || !db.at[0].Equal(start.Add(measured+measured/2)) {
 			t.Errorf("A dialed at +%v, B at +%v; want +%v and +%v", da.at[0].Sub(start), db.at[0].Sub(start), measured, measured+measured/2)
 		}
-		if da.roles[0] || !db.roles[0] {
-			t.Errorf("roles: A isClient=%v, B isClient=%v; want false, true", da.roles[0], db.roles[0])
+		if !da.roles[0] || db.roles[0] {
+			t.Errorf("roles: A isClient=%v, B isClient=%v; want true, false (go-libp2p's since v0.41)", da.roles[0], db.roles[0])
 		}
 		if got := da.addrs[0]; len(got) != 1 || got[0].String() != "/ip4/198.51.100.12/tcp/4002" {
 			t.Errorf("A dialed %v, want B's observed public address only", got)
@@ -138,6 +139,10 @@ func TestGivesUpAfterThreeAttempts(t *testing.T) {
 		}
 		if ba.IsClosed() {
 			t.Error("the relayed connection was closed")
+		}
+		// B switches to client on its last attempt, as go-libp2p does.
+		if want := []bool{false, false, true}; !slices.Equal(db.roles, want) || !slices.Equal(da.roles, []bool{true, true, true}) {
+			t.Errorf("roles: B isClient %v, A %v; want %v and always true", db.roles, da.roles, want)
 		}
 		if got := b.InboundCount(ID) + a.InboundCount(ID); got != 1 {
 			t.Errorf("%d dcutr streams, want 1 reused for every attempt", got)
@@ -221,5 +226,67 @@ func TestIsPublic(t *testing.T) {
 		if got := s.IsPublic(ma.StringCast(addr)); got != want {
 			t.Errorf("IsPublic(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestConnectionReversal checks the spec's connection reversal: B, with
+// a public address of A's in its peerstore once identify on the relayed
+// connection is done, dials A directly and runs no DCUtR exchange; when
+// that dial fails, it hole-punches as usual.
+func TestConnectionReversal(t *testing.T) {
+	for _, reachable := range []bool{true, false} {
+		name := map[bool]string{true: "reachable", false: "unreachable"}[reachable]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := fakehost.New(t), fakehost.New(t)
+				a.SetAddrs("/ip4/198.51.100.11/tcp/4001")
+				results := make(chan Result, 4)
+				identified := make(chan struct{})
+				lab := PublicPrefixes(netip.MustParsePrefix("198.51.100.0/24"))
+				sa := New(a, lab)
+				sb := New(b, lab, OnResult(func(r Result) { results <- r }),
+					IdentifyWait(func(network.Conn) <-chan struct{} { return identified }),
+					ObservedAddrs(func() []ma.Multiaddr { return []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.12/tcp/4002")} }))
+				defer func() { sa.Close(); sb.Close() }()
+				var reversals, da, db dialLog
+				sb.dialReverse = func(ctx context.Context, p peer.ID) (network.Conn, error) {
+					return reversals.stub(func(int) (network.Conn, error) {
+						if !reachable {
+							return nil, errNoRoute
+						}
+						_, ba := fakehost.Connect(a, b, ma.StringCast("/ip4/198.51.100.11/tcp/4001"), ma.StringCast("/ip4/198.51.100.12/tcp/4002"))
+						return ba, nil
+					})(ctx, p, nil, false)
+				}
+				sa.dial = da.stub(func(int) (network.Conn, error) { return nil, errNoRoute })
+				sb.dial = db.stub(func(int) (network.Conn, error) {
+					_, ba := fakehost.Connect(a, b, ma.StringCast("/ip4/198.51.100.11/tcp/4001"), ma.StringCast("/ip4/198.51.100.12/tcp/4002"))
+					return ba, nil
+				})
+				fakehost.ConnectLimited(a, b, nil, nil) // A dials B through a relay
+				synctest.Wait()
+				if len(reversals.at) != 0 {
+					t.Fatal("B dialed before identify was done")
+				}
+				// Identify puts A's addresses in B's peerstore.
+				b.Peerstore().AddAddrs(a.ID(), []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.11/tcp/4001")}, time.Hour)
+				close(identified)
+				r := <-results
+				synctest.Wait()
+				if r.Err != nil || r.Conn == nil || r.Conn.Stat().Limited {
+					t.Fatalf("result %+v, want a direct connection", r)
+				}
+				if len(reversals.at) != 1 {
+					t.Errorf("%d reversal dials, want 1", len(reversals.at))
+				}
+				if reachable {
+					if !r.Reversed || r.Attempts != 0 || a.InboundCount(ID) != 0 || len(da.at)+len(db.at) != 0 {
+						t.Errorf("result %+v, %d dcutr streams, %d punch dials; want a reversal and no exchange", r, a.InboundCount(ID), len(da.at)+len(db.at))
+					}
+				} else if r.Reversed || r.Attempts != 1 || len(db.at) != 1 {
+					t.Errorf("result %+v after %d punch dials; want a hole punch after the failed reversal", r, len(db.at))
+				}
+			})
+		})
 	}
 }

@@ -97,8 +97,9 @@ func run(mode string, listen, relays, cidrs []string, wait time.Duration, args [
 	hp := holepunch.New(h,
 		holepunch.ObservedAddrs(h.Identify().ObservedAddrs),
 		holepunch.PublicPrefixes(prefixes...),
+		holepunch.IdentifyWait(h.Identify().IdentifyWait),
 		holepunch.OnResult(func(r holepunch.Result) {
-			m := map[string]any{"type": "holepunch", "peer": r.Peer.String(), "initiator": r.Initiator,
+			m := map[string]any{"type": "holepunch", "peer": r.Peer.String(), "initiator": r.Initiator, "reversed": r.Reversed,
 				"attempts": r.Attempts, "elapsed_ms": r.Elapsed.Milliseconds()}
 			if r.Err != nil {
 				m["error"] = r.Err.Error()
