@@ -131,7 +131,7 @@ func ExampleHost_SetStreamHandler() {
 	s.Close()
 	fmt.Println(string(b))
 	// Output:
-	// serving: [/ipfs/id/1.0.0 /ipfs/id/push/1.0.0 /ipfs/ping/1.0.0 /libp2p/dcutr /upper/1.0.0]
+	// serving: [/ipfs/id/1.0.0 /ipfs/id/push/1.0.0 /ipfs/ping/1.0.0 /libp2p/autonat/2/dial-back /libp2p/dcutr /upper/1.0.0]
 	// SHOUT
 }
 

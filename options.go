@@ -41,6 +41,7 @@ type config struct {
 	connMgr     connMgrConfig           // ConnectionManager, NoConnectionManager (connmgr.go)
 	gater       connmgr.ConnectionGater // ConnectionGater (connmgr.go)
 	swarm       swarmConfig             // DialPeerTimeout, DialTimeout, DialBackoff, black holes (swarmopts.go)
+	autoNAT     autoNATConfig           // EnableAutoNATService, DisableAutoNAT (autonat.go)
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says

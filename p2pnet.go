@@ -77,6 +77,7 @@ type Host struct {
 
 	relay     *relayState        // circuit transport, relay service, reservations (relay.go)
 	holePunch *holepunch.Service // DCUtR (holepunch.go); nil when disabled
+	autoNAT   *autoNAT           // AutoNAT v2, observed addresses, NAT type (autonat.go); nil when off
 	cm        *connmgr.Manager   // trims connections (connmgr.go); nil under NoConnectionManager
 	events    *hostEvents        // event bus and the host's emitters (events.go)
 
@@ -148,7 +149,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		Muxers:                muxers,
 		ResourceManager:       cfg.rcmgr,
 		InboundUpgradeTimeout: cfg.upgradeTimeout,
-		MaxInflightInbound:    cfg.maxInflight,
+		MaxInflightInbound:    handshakeSlots(cfg.rcmgr, cfg.maxInflight),
 		MaxInflightPerGroup:   cfg.maxInflightPerAddr,
 		ConnectionGater:       cfg.gater,
 	})
@@ -208,6 +209,10 @@ func New(opts ...Option) (_ *Host, err error) {
 	}
 	h.ids.Start()
 	h.holePunch = h.newHolePunch(cfg.holePunch)
+	if h.autoNAT, err = h.startAutoNAT(cfg.autoNAT, cfg.holePunch.public, autoNATDialerOnly()); err != nil {
+		h.Close()
+		return nil, err
+	}
 	h.forget = h.startForgetting(cfg.forgetAfter)
 	h.ping = ping.NewService(h)
 	if cfg.perf {
@@ -396,6 +401,7 @@ func refuseStream(s network.Stream, err error) {
 // returns when everything the host started has ended.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.autoNAT.close() // nil-safe
 		if h.holePunch != nil {
 			h.holePunch.Close()
 		}
@@ -419,4 +425,29 @@ func (h *Host) Close() error {
 		}
 	})
 	return h.closeErr
+}
+
+// handshakeSlots is how many inbound handshakes a TCP listener runs at
+// once: configured if set, else upgrader.DefaultMaxInflightInbound, but
+// never more than an rcmgr.Manager's transient scope admits inbound. A
+// pool larger than that scope lets flooding handshakes fill the scope
+// while slots are still free, and the pool's fair eviction, which acts on
+// a full pool, never starts (machines with less than about 16 GiB get a
+// transient scope below 64).
+func handshakeSlots(rm network.ResourceManager, configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	m, ok := rm.(*rcmgr.Manager)
+	if !ok {
+		return 0 // the upgrader's default
+	}
+	for _, sc := range m.Snapshot().Scopes {
+		if sc.Kind == rcmgr.KindTransient && sc.Limit != nil {
+			if n := sc.Limit.ConnsInbound; n > 0 && n < upgrader.DefaultMaxInflightInbound {
+				return n
+			}
+		}
+	}
+	return 0
 }
