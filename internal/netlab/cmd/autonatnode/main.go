@@ -68,12 +68,14 @@ func run(listen, connect, cidrs []string) error {
 		}
 		public = append(public, p.Masked())
 	}
-	h, err := p2pnet.New(p2pnet.ListenAddrStrings(listen...), p2pnet.PublicCIDRs(cidrs...), p2pnet.DisableHolePunching())
+	// The node runs its own AutoNAT server and client below, to report
+	// each result: the host's own client stays off.
+	h, err := p2pnet.New(p2pnet.ListenAddrStrings(listen...), p2pnet.PublicCIDRs(cidrs...), p2pnet.DisableHolePunching(), p2pnet.DisableAutoNAT())
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	dialer, err := p2pnet.New(p2pnet.ListenAddrs(), p2pnet.DisableHolePunching())
+	dialer, err := p2pnet.New(p2pnet.ListenAddrs(), p2pnet.DisableHolePunching(), p2pnet.DisableAutoNAT())
 	if err != nil {
 		return err
 	}
