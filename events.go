@@ -121,8 +121,9 @@ func (e *hostEvents) protocolsChanged() {
 	}
 }
 
-// addrsChanged emits the host's addresses if they changed.
-func (e *hostEvents) addrsChanged() {
+// addrsChanged emits the host's addresses if they changed, and reports
+// whether they did.
+func (e *hostEvents) addrsChanged() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.h.Addrs()
@@ -141,10 +142,11 @@ func (e *hostEvents) addrsChanged() {
 		}
 	}
 	if !changed {
-		return
+		return false
 	}
 	e.addrs = now
 	e.localAddrs.Emit(ev)
+	return true
 }
 
 // identifyEvents is how the identify service reports to the bus.

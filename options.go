@@ -42,6 +42,10 @@ type config struct {
 	gater       connmgr.ConnectionGater // ConnectionGater (connmgr.go)
 	swarm       swarmConfig             // DialPeerTimeout, DialTimeout, DialBackoff, black holes (swarmopts.go)
 	autoNAT     autoNATConfig           // EnableAutoNATService, DisableAutoNAT (autonat.go)
+	portMap     portMapConfig           // NATPortMap (portmap.go)
+	metrics     metricsConfig           // PrometheusRegisterer (metrics.go)
+	ws          wsConfig                // WebSocketOptions, WebSocketTLS (websocket.go)
+	wt          wtConfig                // WebTransportOptions (webtransport.go)
 }
 
 // DefaultUserAgent is what identify tells peers unless UserAgent says

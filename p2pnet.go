@@ -42,6 +42,7 @@ import (
 	"github.com/p2pnet/p2pnet/swarm"
 	"github.com/p2pnet/p2pnet/transport/quic"
 	"github.com/p2pnet/p2pnet/transport/tcp"
+	"github.com/p2pnet/p2pnet/transport/websocket"
 	"github.com/p2pnet/p2pnet/upgrader"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -78,8 +79,10 @@ type Host struct {
 	relay     *relayState        // circuit transport, relay service, reservations (relay.go)
 	holePunch *holepunch.Service // DCUtR (holepunch.go); nil when disabled
 	autoNAT   *autoNAT           // AutoNAT v2, observed addresses, NAT type (autonat.go); nil when off
+	portMap   *portMap           // UPnP IGD / NAT-PMP port mappings (portmap.go); nil without NATPortMap
 	cm        *connmgr.Manager   // trims connections (connmgr.go); nil under NoConnectionManager
 	events    *hostEvents        // event bus and the host's emitters (events.go)
+	metrics   *hostMetrics       // nil unless PrometheusRegisterer (metrics.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -144,6 +147,10 @@ func New(opts ...Option) (_ *Host, err error) {
 		}
 		secs = append(secs, st)
 	}
+	hm, err := newHostMetrics(cfg.metrics)
+	if err != nil {
+		return nil, err
+	}
 	u, err := upgrader.New(upgrader.Config{
 		Security:              secs,
 		Muxers:                muxers,
@@ -152,6 +159,7 @@ func New(opts ...Option) (_ *Host, err error) {
 		MaxInflightInbound:    handshakeSlots(cfg.rcmgr, cfg.maxInflight),
 		MaxInflightPerGroup:   cfg.maxInflightPerAddr,
 		ConnectionGater:       cfg.gater,
+		Tracer:                hm.handshakeTracer(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
@@ -164,7 +172,9 @@ func New(opts ...Option) (_ *Host, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
+	cfg.relay.serviceOpts = append(cfg.relay.serviceOpts, hm.relayOpts()...)
 	swOpts := []swarm.Option{swarm.WithResourceManager(cfg.rcmgr), swarm.WithMultiaddrResolver(res)}
+	swOpts = append(swOpts, hm.swarmOpts()...)
 	swOpts = append(swOpts, cfg.swarm.opts...) // dial options (swarmopts.go)
 	if cfg.ranker != nil {
 		swOpts = append(swOpts, swarm.WithDialRanker(cfg.ranker))
@@ -180,9 +190,13 @@ func New(opts ...Option) (_ *Host, err error) {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	quicOpts := cfg.quicOpts
+	if err := sw.AddTransport(websocket.New(u, cfg.rcmgr, cfg.ws.opts...)); err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	quicOpts := append(cfg.quicOpts[:len(cfg.quicOpts):len(cfg.quicOpts)], hm.quicOpts()...)
 	if cfg.gater != nil {
-		quicOpts = append(quicOpts[:len(quicOpts):len(quicOpts)], quic.WithConnectionGater(cfg.gater))
+		quicOpts = append(quicOpts, quic.WithConnectionGater(cfg.gater))
 	}
 	qt, err := quic.New(cfg.priv, cfg.rcmgr, quicOpts...)
 	if err != nil {
@@ -194,7 +208,14 @@ func New(opts ...Option) (_ *Host, err error) {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
-	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg, ownRcmgr: ownRcmgr}
+	if wtt, err := newWebTransport(&cfg, qt); err != nil { // webtransport.go
+		sw.Close()
+		return nil, err
+	} else if err := sw.AddTransport(wtt); err != nil {
+		sw.Close()
+		return nil, fmt.Errorf("p2pnet: %w", err)
+	}
+	h := &Host{id: id, ps: ps, swarm: sw, cfg: cfg, ownRcmgr: ownRcmgr, metrics: hm}
 	h.events = newHostEvents(h)
 	sw.SetStreamHandler(h.handleStream)
 	if h.relay, err = h.newRelay(u, cfg.relay); err != nil {
@@ -202,21 +223,23 @@ func New(opts ...Option) (_ *Host, err error) {
 		return nil, err
 	}
 
-	h.ids, err = identify.NewService(h, identify.UserAgent(cfg.userAgent), identify.WithEvents(h.events.identifyEvents()))
+	// AutoNAT before identify, whose first push reads Addrs, which reads
+	// h.autoNAT.
+	if err = h.startAutoNAT(cfg.autoNAT, cfg.holePunch.public, autoNATDialerOnly()); err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.ids, err = identify.NewService(h, append(hm.identifyOpts(), identify.UserAgent(cfg.userAgent), identify.WithEvents(h.events.identifyEvents()))...)
 	if err != nil {
 		sw.Close()
 		return nil, fmt.Errorf("p2pnet: %w", err)
 	}
 	h.ids.Start()
 	h.holePunch = h.newHolePunch(cfg.holePunch)
-	if h.autoNAT, err = h.startAutoNAT(cfg.autoNAT, cfg.holePunch.public, autoNATDialerOnly()); err != nil {
-		h.Close()
-		return nil, err
-	}
 	h.forget = h.startForgetting(cfg.forgetAfter)
-	h.ping = ping.NewService(h)
+	h.ping = ping.NewService(h, hm.pingOpts()...)
 	if cfg.perf {
-		h.perf = perf.NewService(h)
+		h.perf = perf.NewService(h, hm.perfOpts()...)
 	}
 
 	if err := h.startConnManager(); err != nil {
@@ -227,13 +250,22 @@ func New(opts ...Option) (_ *Host, err error) {
 		h.Close()
 		return nil, err
 	}
+	if err := h.watchMetrics(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	// Reservations dial only now: a TCP dial leaves from a listen port
 	// once there is one, so the relay observes (and identify reports,
 	// and DCUtR offers) the port a hole punch dials from. Dialed before
 	// the listener, the relay connection leaves from an ephemeral port,
 	// the NAT maps it to that port, and the peer punches at a port no
 	// punch of ours ever opens.
-	h.relay.start()
+	h.startPortMap(cfg.portMap) // once listening: it maps the listen ports
+	h.autoNAT.start()
+	if err := h.startRelays(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -268,18 +300,6 @@ func (h *Host) listen(addrs []ma.Multiaddr, defaults bool) error {
 	return fmt.Errorf("p2pnet: %w", errors.Join(errs...))
 }
 
-// Addrs returns the addresses others can dial the host at: the listen
-// addresses with unspecified ones expanded to the machine's interface
-// addresses, without link-local or other addresses that need a zone,
-// without duplicates, in a stable order: public, then private, then
-// loopback; TCP, then QUIC, then other transports within each; IPv4
-// before IPv6. See swarm.Swarm.InterfaceListenAddresses. The relay
-// addresses of reservations that hold (StaticRelays) come last.
-func (h *Host) Addrs() []ma.Multiaddr {
-	addrs, _ := h.swarm.InterfaceListenAddresses()
-	return append(addrs, h.RelayAddrs()...)
-}
-
 // P2PAddrs returns Addrs with this host's /p2p/ID appended: the
 // addresses others can dial.
 func (h *Host) P2PAddrs() []ma.Multiaddr {
@@ -293,6 +313,10 @@ func (h *Host) Protocols() []protocol.ID { return h.router.Protocols() }
 // Identify returns the identify service, which knows what connected
 // peers told about themselves.
 func (h *Host) Identify() *identify.Service { return h.ids }
+
+// Ping returns the ping service: its Ping and PingOnce measure round
+// trips to a peer (and count them in the metrics, PrometheusRegisterer).
+func (h *Host) Ping() *ping.Service { return h.ping }
 
 // Connect makes sure the host is connected to pi.ID, dialing pi.Addrs (and
 // any addresses the peerstore already knows) when it is not.
@@ -401,6 +425,7 @@ func refuseStream(s network.Stream, err error) {
 // returns when everything the host started has ended.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.portMap.close() // nil-safe; first, so its last changes meet a working host
 		h.autoNAT.close() // nil-safe
 		if h.holePunch != nil {
 			h.holePunch.Close()
@@ -418,6 +443,7 @@ func (h *Host) Close() error {
 		}
 		h.closeErr = h.swarm.Close()
 		h.stopConnManager()
+		h.metrics.close()
 		h.events.close()
 		h.ps.Close()
 		if h.ownRcmgr != nil {

@@ -201,7 +201,7 @@ func TestOptionsErrors(t *testing.T) {
 	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("not an address")); err == nil {
 		t.Error("bad listen address accepted")
 	}
-	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/tcp/0/ws")); err == nil {
+	if _, err := p2pnet.New(p2pnet.ListenAddrStrings("/ip4/127.0.0.1/udp/0")); err == nil {
 		t.Error("listening on an address no transport handles succeeded")
 	}
 	if _, err := p2pnet.New(p2pnet.QUICHandshakes(-1, 0)); err == nil {

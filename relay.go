@@ -22,6 +22,8 @@ type relayConfig struct {
 	service     bool
 	serviceOpts []relay.Option
 	static      []peer.AddrInfo
+	auto        int  // AutoRelays (autorelay.go)
+	autoSet     bool // auto was given; else DefaultAutoRelays
 }
 
 // EnableRelayService makes the host a circuit relay v2 relay for others:
@@ -57,7 +59,8 @@ func StaticRelays(addrs ...ma.Multiaddr) Option {
 type relayState struct {
 	transport *circuit.Transport
 	service   *relay.Service // nil unless EnableRelayService
-	reserver  *reserver      // nil without static relays
+	reserver  *reserver      // static relays, and those AutoRelays adds
+	auto      *autoRelay     // nil under AutoRelays(0) or DisableAutoNAT
 }
 
 // newRelay registers the circuit transport, starts the relay service
@@ -80,22 +83,28 @@ func (h *Host) newRelay(u *upgrader.Upgrader, cfg relayConfig) (*relayState, err
 			rs.close()
 			return nil, fmt.Errorf("p2pnet: listening for circuits: %w", err)
 		}
-		rs.reserver = newReserver(cfg.static, reserverDeps{
-			reserve: func(ctx context.Context, ri peer.AddrInfo) (*circuit.Reservation, error) {
-				return circuit.Reserve(ctx, h, ri)
-			},
-			network: h.swarm,
-			changed: h.protocolsChanged, // identify pushes our new addresses
-		})
 	}
+	rs.reserver = newReserver(cfg.static, reserverDeps{
+		reserve: func(ctx context.Context, ri peer.AddrInfo) (*circuit.Reservation, error) {
+			return circuit.Reserve(ctx, h, ri)
+		},
+		network: h.swarm,
+		changed: h.addrsChanged, // the bus and identify push tell of our new addresses
+	})
 	return rs, nil
 }
 
-// start starts reserving on the static relays.
-func (rs *relayState) start() {
-	if rs.reserver != nil {
-		rs.reserver.start()
+// startRelays starts reserving on the static relays, and on relays
+// found while Private (AutoRelays).
+func (h *Host) startRelays() error {
+	h.relay.reserver.start()
+	n := DefaultAutoRelays
+	if h.cfg.relay.autoSet {
+		n = h.cfg.relay.auto
 	}
+	var err error
+	h.relay.auto, err = h.startAutoRelay(n, h.relay.reserver)
+	return err
 }
 
 // close stops the reservations and the relay service.
@@ -103,6 +112,7 @@ func (rs *relayState) close() {
 	if rs == nil {
 		return
 	}
+	rs.auto.close() // nil-safe
 	if rs.reserver != nil {
 		rs.reserver.close()
 	}
@@ -121,7 +131,8 @@ func (h *Host) RelayService() *relay.Service {
 }
 
 // RelayAddrs returns the /…/p2p/RELAY/p2p-circuit addresses of the
-// static relays that hold a reservation for the host now.
+// relays that hold a reservation for the host now: static ones, and
+// those it found by itself while Private (AutoRelays).
 func (h *Host) RelayAddrs() []ma.Multiaddr {
 	if h.relay == nil || h.relay.reserver == nil {
 		return nil
@@ -158,52 +169,119 @@ type reserverDeps struct {
 	changed func()          // called when the relayed addresses change
 }
 
-// reserver keeps a reservation on each static relay.
+// reserver keeps a reservation on each of its relays: the static ones
+// for as long as it runs, retrying with backoff, and those added later
+// (AutoRelays) until they are removed or a reservation on them fails.
 type reserver struct {
 	deps   reserverDeps
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	notif  *network.NotifyBundle
-	relays []peer.AddrInfo
-	lost   map[peer.ID]chan struct{} // signalled when the relay's connection drops
+	static []peer.AddrInfo
 
 	mu      sync.Mutex // guards the following
+	relays  map[peer.ID]*keptRelay
 	held    map[peer.ID][]ma.Multiaddr
 	changed chan struct{}
 }
 
-func newReserver(relays []peer.AddrInfo, deps reserverDeps) *reserver {
+// keptRelay is one relay the reserver keeps a reservation on.
+type keptRelay struct {
+	info   peer.AddrInfo
+	once   bool          // give up after the first failure (added relays)
+	cancel func()        // stops keeping it
+	lost   chan struct{} // cap 1: its connection dropped
+	done   chan struct{} // closed when keep returns
+}
+
+func newReserver(static []peer.AddrInfo, deps reserverDeps) *reserver {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &reserver{
-		deps: deps, ctx: ctx, cancel: cancel,
-		lost:    map[peer.ID]chan struct{}{},
+		deps: deps, ctx: ctx, cancel: cancel, static: static,
+		relays:  map[peer.ID]*keptRelay{},
 		held:    map[peer.ID][]ma.Multiaddr{},
 		changed: make(chan struct{}),
 	}
-	for _, ri := range relays {
-		r.lost[ri.ID] = make(chan struct{}, 1)
-		r.relays = append(r.relays, ri)
-	}
 	r.notif = &network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
-		ch, ok := r.lost[c.RemotePeer()]
-		if !ok || n.Connectedness(c.RemotePeer()) == network.Connected {
+		if n.Connectedness(c.RemotePeer()) == network.Connected {
+			return
+		}
+		r.mu.Lock()
+		k := r.relays[c.RemotePeer()]
+		r.mu.Unlock()
+		if k == nil {
 			return
 		}
 		select {
-		case ch <- struct{}{}:
+		case k.lost <- struct{}{}:
 		default:
 		}
 	}}
 	return r
 }
 
-// start begins keeping a reservation on each relay.
+// start begins keeping a reservation on each static relay.
 func (r *reserver) start() {
 	r.deps.network.Notify(r.notif)
-	for _, ri := range r.relays {
-		r.wg.Go(func() { r.keep(ri) })
+	for _, ri := range r.static {
+		r.add(ri, false, nil)
 	}
+}
+
+// add starts keeping a reservation on ri unless it already does. With
+// once, a failed reservation ends it: gone is then called (not under
+// any lock), and the relay is forgotten.
+func (r *reserver) add(ri peer.AddrInfo, once bool, gone func()) bool {
+	ctx, cancel := context.WithCancel(r.ctx)
+	k := &keptRelay{info: ri, once: once, cancel: cancel, lost: make(chan struct{}, 1), done: make(chan struct{})}
+	r.mu.Lock()
+	if _, ok := r.relays[ri.ID]; ok || r.ctx.Err() != nil {
+		r.mu.Unlock()
+		cancel()
+		return false
+	}
+	r.relays[ri.ID] = k
+	r.mu.Unlock()
+	r.wg.Go(func() {
+		defer close(k.done)
+		failed := r.keep(ctx, k)
+		cancel()
+		r.mu.Lock()
+		if r.relays[ri.ID] == k {
+			delete(r.relays, ri.ID)
+		}
+		r.mu.Unlock()
+		if failed && gone != nil {
+			gone()
+		}
+	})
+	return true
+}
+
+// remove stops keeping the reservation on p and waits until its
+// addresses are gone.
+func (r *reserver) remove(p peer.ID) {
+	r.mu.Lock()
+	k := r.relays[p]
+	r.mu.Unlock()
+	if k == nil {
+		return
+	}
+	k.cancel()
+	<-k.done
+}
+
+// kept returns the relays the reserver keeps reservations on.
+func (r *reserver) kept() []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []peer.ID
+	for id := range r.relays {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (r *reserver) close() {
@@ -212,23 +290,28 @@ func (r *reserver) close() {
 	r.wg.Wait()
 }
 
-// keep holds a reservation on ri until the reserver closes.
-func (r *reserver) keep(ri peer.AddrInfo) {
+// keep holds a reservation on k until ctx ends, or, for a relay kept
+// once, until a reservation fails; it reports whether one failed.
+func (r *reserver) keep(ctx context.Context, k *keptRelay) (failed bool) {
+	ri := k.info
+	defer r.set(ri.ID, nil)
 	backoff := relayBackoffMin
-	lost := r.lost[ri.ID]
 	for {
 		// A drop seen before this attempt is old news.
 		select {
-		case <-lost:
+		case <-k.lost:
 		default:
 		}
-		res, err := r.deps.reserve(r.ctx, ri)
-		if r.ctx.Err() != nil {
-			return
+		res, err := r.deps.reserve(ctx, ri)
+		if ctx.Err() != nil {
+			return false
 		}
 		var wait time.Duration
 		if err != nil {
-			slog.Debug("p2pnet: relay reservation failed", "relay", ri.ID, "err", err, "retry", backoff)
+			slog.Debug("p2pnet: relay reservation failed", "relay", ri.ID, "err", err, "retry", backoff, "give_up", k.once)
+			if k.once {
+				return true
+			}
 			r.set(ri.ID, nil)
 			wait = backoff
 			backoff = min(2*backoff, relayBackoffMax)
@@ -240,12 +323,11 @@ func (r *reserver) keep(ri peer.AddrInfo) {
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
-			r.set(ri.ID, nil)
-			return
+			return false
 		case <-t.C:
-		case <-lost:
+		case <-k.lost:
 			t.Stop()
 			r.set(ri.ID, nil)
 		}

@@ -270,6 +270,14 @@ func (m *Manager) Stats() TrimStats {
 	return m.stats
 }
 
+// NumProtected returns how many peers are protected under at least one
+// tag.
+func (m *Manager) NumProtected() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.protected)
+}
+
 // peerLocked returns p's entry, making one if needed.
 func (m *Manager) peerLocked(p peer.ID, now time.Time) *peerInfo {
 	pi := m.peers[p]

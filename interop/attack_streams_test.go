@@ -66,7 +66,7 @@ func streamFloodAndVisit(t *testing.T, victim peer.AddrInfo, visitorListen strin
 	}
 	vctx, vcancel := context.WithTimeout(ctx, streamFloodVisitTimeout)
 	defer vcancel()
-	r := visitVictim(vctx, good, victim)
+	r := visitVictim(vctx, vctx, good, victim)
 	st := flood.Stats()
 	select {
 	case <-flood.Done():

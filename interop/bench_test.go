@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pnet/p2pnet/interop/internal/stacks"
 	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/protocol"
@@ -28,25 +29,15 @@ import (
 )
 
 const (
-	sinkID = "/bench/sink/1.0.0" // reads to EOF, then answers one byte
-	echoID = "/bench/echo/1.0.0" // echoes one byte and closes
+	sinkID = stacks.SinkID // reads to EOF, then answers one byte
+	echoID = stacks.EchoID // echoes one byte and closes
 )
 
-// sink reads a stream to its end and answers one byte.
-func sink(s io.ReadWriteCloser) {
-	io.Copy(io.Discard, s)
-	s.Write([]byte{1})
-	s.Close()
-}
-
-// echoOne answers one byte with the same byte.
-func echoOne(s io.ReadWriteCloser) {
-	b := make([]byte, 1)
-	if _, err := io.ReadFull(s, b); err == nil {
-		s.Write(b)
-	}
-	s.Close()
-}
+// sink and echoOne are the shared benchmark handlers.
+var (
+	sink    = stacks.Sink
+	echoOne = stacks.EchoOne
+)
 
 // pair is a connected dialer and listener of one stack, seen through what
 // the benchmarks need.
@@ -140,8 +131,8 @@ func goPair(b *testing.B, security string) pair {
 	}
 }
 
-// stacks runs f for each stack and security protocol.
-func stacks(b *testing.B, f func(b *testing.B, p pair)) {
+// eachStack runs f for each stack and security protocol.
+func eachStack(b *testing.B, f func(b *testing.B, p pair)) {
 	for _, security := range securities {
 		b.Run("p2pnet/"+security, func(b *testing.B) { f(b, ourPair(b, security)) })
 		b.Run("golibp2p/"+security, func(b *testing.B) { f(b, goPair(b, security)) })
@@ -149,7 +140,7 @@ func stacks(b *testing.B, f func(b *testing.B, p pair)) {
 }
 
 // BenchmarkThroughput: one stream, 1 MiB writes (TCP + security + yamux).
-func BenchmarkThroughput(b *testing.B) { stacks(b, throughput) }
+func BenchmarkThroughput(b *testing.B) { eachStack(b, throughput) }
 
 // throughput writes 1 MiB per op on one stream to a sink.
 func throughput(b *testing.B, p pair) {
@@ -174,19 +165,12 @@ func throughput(b *testing.B, p pair) {
 }
 
 // roundTrip sends one byte and waits for it to come back.
-func roundTrip(s stream) error {
-	if _, err := s.Write([]byte{7}); err != nil {
-		return err
-	}
-	_, err := io.ReadFull(s, make([]byte, 1))
-	s.Close()
-	return err
-}
+func roundTrip(s stream) error { return stacks.RoundTrip(s) }
 
 // BenchmarkStreamRequest: a 1-byte request/response on a fresh stream of
 // an open connection.
 func BenchmarkStreamRequest(b *testing.B) {
-	stacks(b, func(b *testing.B, p pair) {
+	eachStack(b, func(b *testing.B, p pair) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -205,7 +189,7 @@ func BenchmarkStreamRequest(b *testing.B) {
 // BenchmarkStreams64: 64 goroutines doing request/response on fresh
 // streams of one connection; ns/op is per request.
 func BenchmarkStreams64(b *testing.B) {
-	stacks(b, func(b *testing.B, p pair) {
+	eachStack(b, func(b *testing.B, p pair) {
 		ctx := context.Background()
 		var wg sync.WaitGroup
 		work := make(chan struct{}, b.N)
@@ -237,7 +221,7 @@ func BenchmarkStreams64(b *testing.B) {
 
 // BenchmarkDialRequest: dial, secure, multiplex, and a first 1-byte
 // request/response on a new connection.
-func BenchmarkDialRequest(b *testing.B) { stacks(b, dialRequest) }
+func BenchmarkDialRequest(b *testing.B) { eachStack(b, dialRequest) }
 
 // dialRequest makes a new connection and one request per op.
 func dialRequest(b *testing.B, p pair) {

@@ -2,117 +2,28 @@ package interop
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/p2pnet/p2pnet/interop/internal/stacks"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 
 	lpnetwork "github.com/libp2p/go-libp2p/core/network"
 	lppeer "github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-// delayProxy forwards TCP connections to target, delaying every byte by
-// oneWay in each direction, so a round trip costs 2×oneWay: a link with
-// a real round-trip time, on loopback. (The TCP handshake itself is not
-// delayed: the proxy accepts at once.)
-type delayProxy struct {
-	l      net.Listener
-	target string
-	oneWay time.Duration
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newDelayProxy(tb testing.TB, target ma.Multiaddr, oneWay time.Duration) (*delayProxy, ma.Multiaddr) {
+// newDelayProxy starts a stacks.DelayProxy to target, closed when tb
+// ends, and returns it and the address to dial.
+func newDelayProxy(tb testing.TB, target ma.Multiaddr, oneWay time.Duration) (*stacks.DelayProxy, ma.Multiaddr) {
 	tb.Helper()
-	_, hostport, err := manet.DialArgs(target)
+	p, addr, err := stacks.NewDelayProxy(target, oneWay)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &delayProxy{l: l, target: hostport, oneWay: oneWay}
-	p.wg.Add(1)
-	go p.serve()
-	tb.Cleanup(p.close)
-	addr, _ := manet.FromNetAddr(l.Addr())
+	tb.Cleanup(p.Close)
 	return p, addr
-}
-
-func (p *delayProxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		t, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, t)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pump(c, t)
-		go p.pump(t, c)
-	}
-}
-
-// pump copies src to dst, each chunk oneWay after it was read.
-func (p *delayProxy) pump(src, dst net.Conn) {
-	defer p.wg.Done()
-	type chunk struct {
-		b  []byte
-		at time.Time
-	}
-	q := make(chan chunk, 1024)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := range q {
-			// Simulated link latency: this sleep is the thing measured,
-			// not a stand-in for synchronisation.
-			time.Sleep(time.Until(c.at))
-			if _, err := dst.Write(c.b); err != nil {
-				return
-			}
-		}
-		if tc, ok := dst.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-	}()
-	for {
-		buf := make([]byte, 64<<10)
-		n, err := src.Read(buf)
-		if n > 0 {
-			q <- chunk{buf[:n], time.Now().Add(p.oneWay)}
-		}
-		if err != nil {
-			break
-		}
-	}
-	close(q)
-	<-done
-}
-
-func (p *delayProxy) close() {
-	p.l.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // BenchmarkDialRequestRTT: connect, open a stream, and complete a 1-byte

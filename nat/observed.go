@@ -18,10 +18,12 @@
 // observes them (endpoint-independent mapping), NATDeviceTypeSymmetric
 // when they are seen at different ones. See [ObservedAddrs.NATType].
 //
-// Port mapping (UPnP IGD, NAT-PMP) is not implemented yet.
+// PortMapper asks the local network's gateway to forward ports: UPnP IGD
+// (through github.com/huin/goupnp) and NAT-PMP (through
+// github.com/jackpal/go-nat-pmp), tried at once. See [PortMapper].
 //
-// Package nat may import network and peer of p2pnet's, go-multiaddr and
-// the standard library.
+// Package nat may import network and peer of p2pnet's, go-multiaddr,
+// goupnp, go-nat-pmp and the standard library.
 package nat
 
 import (

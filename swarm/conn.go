@@ -157,6 +157,9 @@ func (c *Conn) Close() error {
 
 	c.swarm.removeConn(c)
 	err := c.tc.Close()
+	if t := c.swarm.cfg.tracer; t != nil {
+		t.ConnClosed(c, time.Since(c.stat.Opened))
+	}
 	for st := range streams {
 		st.Reset()
 	}
@@ -211,12 +214,14 @@ func (c *Conn) newStream(ctx context.Context) (*Stream, error) {
 // addStream registers a new stream. On a closed connection it resets ms,
 // ends scope and fails.
 func (c *Conn) addStream(ms network.MuxedStream, dir network.Direction, scope network.StreamManagementScope) (*Stream, error) {
+	t := c.swarm.cfg.tracer
 	st := &Stream{
-		ms:    ms,
-		conn:  c,
-		scope: scope,
-		id:    c.swarm.nextStreamID.Add(1),
-		stat:  network.Stats{Direction: dir, Opened: time.Now(), Limited: c.stat.Limited},
+		ms:     ms,
+		conn:   c,
+		scope:  scope,
+		id:     c.swarm.nextStreamID.Add(1),
+		stat:   network.Stats{Direction: dir, Opened: time.Now(), Limited: c.stat.Limited},
+		traced: t != nil,
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -227,6 +232,9 @@ func (c *Conn) addStream(ms network.MuxedStream, dir network.Direction, scope ne
 	}
 	c.streams[st] = struct{}{}
 	c.mu.Unlock()
+	if t != nil {
+		t.StreamOpened(dir)
+	}
 	return st, nil
 }
 

@@ -52,6 +52,7 @@ type config struct {
 	backoffCoef      time.Duration
 	backoffMax       time.Duration
 	gater            connmgr.ConnectionGater
+	tracer           Tracer // nil: none
 	// blackHoles is state, not a setting: defaultConfig makes a fresh
 	// detector for each swarm, and the black-hole options replace its
 	// filters.

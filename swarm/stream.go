@@ -23,6 +23,11 @@ type Stream struct {
 
 	protocol atomic.Pointer[protocol.ID]
 	done     sync.Once // removes the stream and ends its scope
+
+	// traced is set when the swarm has a Tracer; only then are the
+	// bytes read and written counted, for StreamClosed.
+	traced  bool
+	in, out atomic.Int64
 }
 
 var _ network.Stream = (*Stream)(nil)
@@ -48,7 +53,14 @@ func (st *Stream) SetProtocol(id protocol.ID) error {
 	if err := st.scope.SetProtocol(id); err != nil {
 		return err
 	}
-	st.protocol.Store(&id)
+	old := st.protocol.Swap(&id)
+	if st.traced {
+		var was protocol.ID
+		if old != nil {
+			was = *old
+		}
+		st.conn.swarm.cfg.tracer.StreamProtocol(st.stat.Direction, was, id)
+	}
 	return nil
 }
 
@@ -63,10 +75,22 @@ func (st *Stream) Conn() network.Conn { return st.conn }
 func (st *Stream) Scope() network.StreamScope { return st.scope }
 
 // Read reads from the stream.
-func (st *Stream) Read(b []byte) (int, error) { return st.ms.Read(b) }
+func (st *Stream) Read(b []byte) (int, error) {
+	n, err := st.ms.Read(b)
+	if st.traced {
+		st.in.Add(int64(n))
+	}
+	return n, err
+}
 
 // Write writes to the stream.
-func (st *Stream) Write(b []byte) (int, error) { return st.ms.Write(b) }
+func (st *Stream) Write(b []byte) (int, error) {
+	n, err := st.ms.Write(b)
+	if st.traced {
+		st.out.Add(int64(n))
+	}
+	return n, err
+}
 
 // CloseWrite half-closes the stream: the remote reads EOF.
 func (st *Stream) CloseWrite() error { return st.ms.CloseWrite() }
@@ -131,6 +155,9 @@ func (st *Stream) release() {
 	st.done.Do(func() {
 		st.scope.Done()
 		st.conn.removeStream(st)
+		if st.traced {
+			st.conn.swarm.cfg.tracer.StreamClosed(st.stat.Direction, st.Protocol(), st.in.Load(), st.out.Load())
+		}
 	})
 }
 

@@ -229,6 +229,9 @@ func (s *Swarm) addConn(tc transport.CapableConn, dir network.Direction) (*Conn,
 
 	// The peer answered: its addresses are worth dialing again.
 	s.backoff.clear(p)
+	if t := s.cfg.tracer; t != nil {
+		t.ConnOpened(c)
+	}
 	go c.run()
 	return c, nil
 }

@@ -255,6 +255,11 @@ func (s *Swarm) addrsForDial(ctx context.Context, p peer.ID) ([]ma.Multiaddr, *D
 		}
 	}
 	good = s.cfg.blackHoles.filter(good, derr)
+	if t := s.cfg.tracer; t != nil {
+		for i := range derr.Addrs {
+			t.DialSkipped(derr.Addrs[i].Addr, derr.Addrs[i].Err)
+		}
+	}
 	if len(good) == 0 {
 		derr.Cause = ErrNoGoodAddresses
 		return nil, derr
@@ -297,6 +302,9 @@ func (s *Swarm) resolveAddrs(ctx context.Context, p peer.ID, addrs []ma.Multiadd
 			}
 			switch ra[0].Code() {
 			case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+				if nk, ok := s.transportFor(ra).(transport.NameKeeper); ok {
+					ra = nk.KeepName(ra)
+				}
 				ips, err := r.ResolveDNSComponent(ctx, ra, maxResolvedAddrs-len(out))
 				if err != nil {
 					derr.record(ra, err)
@@ -362,16 +370,24 @@ func (s *Swarm) dialAddr(ctx context.Context, p peer.ID, addr ma.Multiaddr) (tra
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var start time.Time
+	if s.cfg.tracer != nil {
+		start = time.Now()
+	}
 	tc, err := t.Dial(ctx, addr, p)
 	// Any failure counts, a cancellation too: over a black hole a QUIC
 	// dial is usually cancelled when a later TCP dial wins.
 	s.cfg.blackHoles.record(addr, err == nil)
+	if err == nil && tc.RemotePeer() != p {
+		got := tc.RemotePeer()
+		tc.Close()
+		tc, err = nil, fmt.Errorf("%w: dialed %s, reached %s", ErrWrongPeer, p, got)
+	}
+	if tr := s.cfg.tracer; tr != nil {
+		tr.DialDone(addr, time.Since(start), err)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if got := tc.RemotePeer(); got != p {
-		tc.Close()
-		return nil, fmt.Errorf("%w: dialed %s, reached %s", ErrWrongPeer, p, got)
 	}
 	return tc, nil
 }

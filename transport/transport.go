@@ -10,6 +10,7 @@ package transport
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -62,4 +63,25 @@ type Listener interface {
 
 	// Multiaddr returns the address listened on, with the actual port.
 	Multiaddr() ma.Multiaddr
+}
+
+// NameKeeper is a transport whose dials need the DNS name an address
+// was given with after the swarm has resolved it: WebSocket over TLS
+// checks the server's certificate against it. The swarm passes an address
+// with a /dns, /dns4 or /dns6 name to its transport's KeepName before
+// resolving it, and resolves the address KeepName returns (which carries
+// the name in a component the resolution keeps, such as /sni).
+type NameKeeper interface {
+	KeepName(addr ma.Multiaddr) ma.Multiaddr
+}
+
+// HandshakeTracer observes connection handshakes, for metrics (package
+// metrics implements it): the security handshake and the muxer's
+// negotiation of a TCP or WebSocket connection, the QUIC handshake. Its
+// method runs on the handshake's goroutine and must not block.
+type HandshakeTracer interface {
+	// Handshake follows each handshake: its direction, the transport's
+	// name ("tcp", "quic-v1", …), how long it took from the connection's
+	// first byte or packet, and why it failed (nil when it did not).
+	Handshake(dir network.Direction, transport string, d time.Duration, err error)
 }

@@ -26,7 +26,7 @@ func (l *Listener) gateAccept(raw net.Conn) bool {
 	if g == nil {
 		return true
 	}
-	raddr, err := manet.FromNetAddr(raw.RemoteAddr())
+	raddr, err := remoteMultiaddr(raw)
 	if err != nil {
 		return true // upgrade refuses it
 	}
@@ -35,11 +35,25 @@ func (l *Listener) gateAccept(raw net.Conn) bool {
 	}
 	slog.Debug("inbound connection refused", "from", raddr,
 		"err", &connmgr.GatedError{Hook: connmgr.HookAccept, Addr: raddr})
-	if tc, ok := raw.(*net.TCPConn); ok {
+	if tc, ok := raw.(lingerer); ok {
 		tc.SetLinger(0)
 	}
 	raw.Close()
 	return false
+}
+
+// lingerer is a connection whose socket can be told to reset on Close:
+// *net.TCPConn, and the WebSocket transport's connections.
+type lingerer interface{ SetLinger(sec int) error }
+
+// remoteMultiaddr returns the address of raw's remote end: what raw says
+// when it knows more than its net.Addr tells (a WebSocket connection is
+// /…/tcp/N/ws), else its net.Addr as a multiaddr.
+func remoteMultiaddr(raw net.Conn) (ma.Multiaddr, error) {
+	if c, ok := raw.(interface{ RemoteMultiaddr() ma.Multiaddr }); ok {
+		return c.RemoteMultiaddr(), nil
+	}
+	return manet.FromNetAddr(raw.RemoteAddr())
 }
 
 // gateSecured asks the gater whether the connection, secured with the

@@ -15,7 +15,6 @@ import (
 	"github.com/p2pnet/p2pnet/transport"
 
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Defaults of the fair sharing of a Listener's handshake slots (see
@@ -96,7 +95,9 @@ var _ transport.Listener = (*Listener)(nil)
 
 // Listen starts accepting on nl, whose address is laddr. transportName
 // goes into each connection's ConnectionState. onClose, if not nil, runs
-// once when the listener closes.
+// once when the listener closes. A connection's remote address is its
+// RemoteMultiaddr() when it has that method (a WebSocket connection's
+// /…/tcp/N/ws), else its RemoteAddr().
 func (u *Upgrader) Listen(nl net.Listener, laddr ma.Multiaddr, transportName string, onClose func()) *Listener {
 	return u.listen(nl, laddr, transportName, onClose, nil)
 }
@@ -185,7 +186,7 @@ func (l *Listener) admit(raw net.Conn) {
 
 	if h == nil {
 		slog.Debug("inbound connection refused before its handshake", "from", raw.RemoteAddr(), "group", l.pool.groupOf(from.Addr()), "reason", refusalName(refusal))
-		if tc, ok := raw.(*net.TCPConn); ok {
+		if tc, ok := raw.(lingerer); ok {
 			// A reset, so a flood of refusals leaves no TIME_WAIT behind.
 			tc.SetLinger(0)
 		}
@@ -219,7 +220,7 @@ func (l *Listener) upgrade(raw net.Conn, h, victim *handshake) {
 			return
 		}
 	}
-	raddr, err := manet.FromNetAddr(raw.RemoteAddr())
+	raddr, err := remoteMultiaddr(raw)
 	if err != nil {
 		raw.Close()
 		return

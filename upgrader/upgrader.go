@@ -134,6 +134,8 @@ type Config struct {
 	// inbound connection before its handshake and InterceptSecured after
 	// every security handshake; a refusal closes the connection.
 	ConnectionGater connmgr.ConnectionGater
+	// Tracer, if not nil, is told of every upgrade: its time and outcome.
+	Tracer transport.HandshakeTracer
 }
 
 // Upgrader upgrades raw connections. It is safe for concurrent use.
@@ -238,6 +240,10 @@ func (u *Upgrader) UpgradeOutbound(ctx context.Context, raw net.Conn, redial Red
 
 func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, redial Redial, dir network.Direction, p peer.ID,
 	scope network.ConnManagementScope, laddr, raddr ma.Multiaddr, transportName string) (_ *Conn, err error) {
+	if t := u.cfg.Tracer; t != nil {
+		start := time.Now()
+		defer func() { t.Handshake(dir, transportName, time.Since(start), err) }()
+	}
 	// A cancelled context unblocks the handshake by expiring the socket
 	// in use, which a fallback replaces.
 	cur := &currentConn{conn: raw}

@@ -8,10 +8,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
+	"github.com/p2pnet/p2pnet/nat"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/rcmgr"
@@ -46,8 +48,11 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	noPerf := fl.Bool("no-perf", false, "do not serve the perf protocol (it lets any peer make this node send and receive data)")
 	limitLoopback := fl.Bool("limit-loopback", false, "apply the per-address limits to loopback addresses too, each of 127.0.0.0/8 and ::1 counting as a host of its own, so that attacks from many addresses can be tried on one machine")
 	relayService := fl.Bool("relay-service", false, "serve as a circuit relay v2 for other peers (reservations 1 h, circuits 2 min and 128 KiB each way)")
+	autoNATService := fl.Bool("autonat-service", false, "serve AutoNAT v1 and v2 for other peers: dial them back, from a second identity, to tell them which of their addresses are reachable (60 requests a minute, 12 per peer)")
 	var relays stringsFlag
 	fl.Var(&relays, "relay", "reserve a slot on the relay at `MADDR`/p2p/ID (repeatable) and print each /p2p-circuit address once it holds")
+	var bootstrap stringsFlag
+	fl.Var(&bootstrap, "bootstrap", "connect to the peer at `MADDR`/p2p/ID once listening (repeatable): a first contact, whose AutoNAT service tells this node whether it is reachable and whose relay service it reserves on by itself when it is not")
 	connLow := fl.Int("conn-low", connmgr.DefaultLowWater, "connection manager: trim down to `N` connections")
 	connHigh := fl.Int("conn-high", connmgr.DefaultHighWater, "connection manager: trim once more than `N` connections are open")
 	var connGrace durationFlag
@@ -55,9 +60,17 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&connGrace, "conn-grace", "connection manager: new connections are safe from trimming for `D` (seconds or a duration)")
 	var publicCIDRs cidrsFlag
 	fl.Var(&publicCIDRs, "public-cidr", publicCIDRHelp)
+	natPortMap := fl.Bool("nat-portmap", false, "ask the local gateway (UPnP IGD or NAT-PMP) to forward the listen ports, logging each mapping; the mapped addresses are announced once AutoNAT finds them reachable")
+	metricsAddr := fl.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port, such as 127.0.0.1:9464; port 0 picks one, logged)")
+	withPprof := fl.Bool("pprof", false, "with --metrics, serve Go's profiler at /debug/pprof/ too (it exposes the program's internals: keep ADDR private)")
+	tlsCert := fl.String("tls-cert", "", "certificate `FILE` (PEM, with its chain) for /tls/ws listen addresses: browsers check it against the name they dial")
+	tlsKey := fl.String("tls-key", "", "private key `FILE` (PEM) of --tls-cert")
 	logs := addLogFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return err
+	}
+	if *withPprof && *metricsAddr == "" {
+		return usagef("--pprof needs --metrics ADDR")
 	}
 	if err := noArgs(fl); err != nil {
 		return err
@@ -98,9 +111,21 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 	if len(publicCIDRs) > 0 {
 		opts = append(opts, p2pnet.PublicCIDRs(publicCIDRs...))
 	}
+	if o, err := wsTLSOption(*tlsCert, *tlsKey); err != nil {
+		return err
+	} else if o != nil {
+		opts = append(opts, o)
+	}
+	if *natPortMap {
+		opts = append(opts, p2pnet.NATPortMap(nat.PortMapLogger(log)))
+	}
 	if *relayService {
 		opts = append(opts, p2pnet.EnableRelayService())
 		serving += ", and relays for others"
+	}
+	if *autoNATService {
+		opts = append(opts, p2pnet.EnableAutoNATService())
+		serving += ", and AutoNAT for others"
 	}
 	if len(relays) > 0 {
 		var addrs []ma.Multiaddr
@@ -116,6 +141,22 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 			addrs = append(addrs, p2p...)
 		}
 		opts = append(opts, p2pnet.StaticRelays(addrs...))
+	}
+	if *metricsAddr != "" {
+		ms, err := startMetricsServer(*metricsAddr, *withPprof, log)
+		if err != nil {
+			return err
+		}
+		defer ms.close()
+		opts = append(opts, p2pnet.PrometheusRegisterer(ms.reg))
+	}
+	var peers []*peer.AddrInfo
+	for _, b := range bootstrap {
+		ai, err := parsePeerAddr(b)
+		if err != nil {
+			return usagef("--bootstrap: %v", err)
+		}
+		peers = append(peers, ai)
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -140,6 +181,20 @@ func runListen(args []string, stdout, stderr io.Writer) error {
 		f.Sync()
 	}
 	log.Info("listening; serving "+serving+"; stop with Ctrl-C", "peer", h.ID())
+	stopEvents, err := logHostEvents(ctx, h, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	for _, ai := range peers {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if err := h.Connect(cctx, *ai); err != nil {
+			log.Warn("bootstrap peer unreachable", "peer", ai.ID, "err", err)
+		} else {
+			log.Info("bootstrap peer connected", "peer", ai.ID)
+		}
+		cancel()
+	}
 	printRelayAddrs(ctx, h, stdout)
 	log.Info("shutting down")
 	return h.Close()

@@ -50,7 +50,7 @@ type command struct {
 }
 
 const peerAddrHelp = "the peer's address ending in /p2p/ and its peer ID, as 'p2pnet listen' prints it " +
-	"(/ip4, /ip6, /dns, /dns4 or /dns6, then /tcp/PORT or /udp/PORT/quic-v1)"
+	"(/ip4, /ip6, /dns, /dns4 or /dns6, then /tcp/PORT, /udp/PORT/quic-v1 or /udp/PORT/quic-v1/webtransport/certhash/…)"
 
 func commands() []command {
 	return []command{
@@ -69,6 +69,8 @@ func commands() []command {
 				"one a line, then logs on stderr.",
 			examples: []string{
 				"p2pnet listen --listen /ip4/127.0.0.1/tcp/4001 --listen /ip4/127.0.0.1/udp/4001/quic-v1",
+				"p2pnet listen --listen /ip4/0.0.0.0/udp/4001/quic-v1 --listen /ip4/0.0.0.0/udp/4001/quic-v1/webtransport  # one UDP port; browsers dial the /certhash/ address printed",
+				"p2pnet listen --listen /ip4/0.0.0.0/tcp/4002/ws --listen /ip4/0.0.0.0/tcp/4003/tls/ws --tls-cert cert.pem --tls-key key.pem  # browsers dial /ws, or /tls/ws from https pages",
 				"p2pnet listen --key node.key  # the same peer ID every time",
 			},
 			run: runListen,

@@ -91,7 +91,16 @@ var allowed = map[string][]string{
 	"nat":             mechanism,
 	"internal/netlab": {},
 
+	"transport/websocket": with(mechanism, "transport", "upgrader", "multistream", "sec", "connmgr"),
+
+	"transport/webtransport": with(mechanism, "transport", "transport/quic", "sec", "sec/tls", "sec/noise", "connmgr"),
+
 	"transport/circuit": with(mechanism, "transport", "upgrader", "multistream", "sec", "proto/relay", "record", "connmgr"),
+
+	// metrics sits above the mechanisms and the swarm, whose tracers it
+	// implements, and below the host, which alone imports it.
+	"metrics": with(mechanism, "swarm", "transport", "connmgr", "event", "rcmgr", "rcmgr/rcmgrprom", "multistream", "sec",
+		"record", "proto/identify", "proto/perf", "proto/ping", "proto/relay", "proto/holepunch"),
 }
 
 var (

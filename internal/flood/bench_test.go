@@ -4,60 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/benchproto"
 	"github.com/p2pnet/p2pnet/network"
-	"github.com/p2pnet/p2pnet/protocol"
 )
-
-// The protocols of the benchmarks.
-const (
-	// sinkProto reads until EOF and answers the number of bytes read as 8
-	// bytes, big-endian.
-	sinkProto protocol.ID = "/flood/sink/1.0.0"
-	// echoProto echoes until EOF.
-	echoProto protocol.ID = "/flood/echo/1.0.0"
-)
-
-func sink(s network.Stream) {
-	n, err := io.Copy(io.Discard, s)
-	if err != nil {
-		s.Reset()
-		return
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	s.Write(b[:])
-	s.Close()
-}
-
-// echoBufs holds the echo handler's buffers, so that the benchmark counts
-// the stack's allocations and not io.Copy's 32 KiB buffer.
-var echoBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
-
-func echo(s network.Stream) {
-	bp := echoBufs.Get().(*[]byte)
-	defer echoBufs.Put(bp)
-	for {
-		n, err := s.Read(*bp)
-		if n > 0 {
-			if _, werr := s.Write((*bp)[:n]); werr != nil {
-				s.Reset()
-				return
-			}
-		}
-		if err == io.EOF {
-			s.Close()
-			return
-		}
-		if err != nil {
-			s.Reset()
-			return
-		}
-	}
-}
 
 // managers are the resource managers the benchmarks compare: the host's
 // default (an rcmgr.Manager with rcmgr.DefaultLimits) and none.
@@ -76,8 +28,8 @@ var managers = []struct {
 func benchHosts(b *testing.B, opts []p2pnet.Option) (client, server *p2pnet.Host) {
 	b.Helper()
 	server = newHost(b, opts...)
-	server.SetStreamHandler(sinkProto, sink)
-	server.SetStreamHandler(echoProto, echo)
+	server.SetStreamHandler(benchproto.SinkID, benchproto.Sink)
+	server.SetStreamHandler(benchproto.EchoID, benchproto.Echo)
 	client = newHost(b, opts...)
 	if err := client.Connect(context.Background(), info(server)); err != nil {
 		b.Fatal(err)
@@ -93,7 +45,7 @@ func BenchmarkHostThroughput(b *testing.B) {
 	for _, m := range managers {
 		b.Run(m.name, func(b *testing.B) {
 			client, server := benchHosts(b, m.opts())
-			s, err := client.NewStream(context.Background(), server.ID(), sinkProto)
+			s, err := client.NewStream(context.Background(), server.ID(), benchproto.SinkID)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -133,7 +85,7 @@ func BenchmarkHostStreamOpen(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				s, err := client.NewStream(ctx, server.ID(), echoProto)
+				s, err := client.NewStream(ctx, server.ID(), benchproto.EchoID)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -39,7 +39,9 @@ func golabnode(t *testing.T) string {
 // segment; B behind one NAT reserves on it, A behind the other pings B
 // through it, and hole punching gives them a direct connection. In
 // "go-libp2p-dials" A is go-libp2p and B (the DCUtR initiator) p2pnet;
-// in "p2pnet-dials" the other way round.
+// in "p2pnet-dials" the other way round. "go-libp2p-both" is the
+// reference: go-libp2p on both ends (only logged, not asserted: its
+// times are what DESIGN.md's target compares against).
 func TestHolePunchInterop(t *testing.T) {
 	p2p, gol := labnode(t), golabnode(t)
 	for _, tr := range []string{"tcp", "quic"} {
@@ -50,6 +52,7 @@ func TestHolePunchInterop(t *testing.T) {
 		}{
 			{"go-libp2p-dials", gol, p2p, "go-libp2p", "p2pnet"},
 			{"p2pnet-dials", p2p, gol, "p2pnet", "go-libp2p"},
+			{"go-libp2p-both", gol, gol, "go-libp2p", "go-libp2p"},
 		} {
 			t.Run(tr+"/"+roles.name, func(t *testing.T) {
 				lab := netlab.New(t)
@@ -107,7 +110,7 @@ func TestHolePunchInterop(t *testing.T) {
 				}
 				t.Logf("%s, A %s, B %s: %d/%d hole punches succeeded (%.0f%%); time from relayed connection to direct: median %v, all %v",
 					tr, roles.aN, roles.bN, ok, n, 100*float64(ok)/float64(n), med, times)
-				if ok*100 < n*95 {
+				if ok*100 < n*95 && roles.name != "go-libp2p-both" {
 					t.Errorf("%s: success rate %d/%d below 95%%", tr, ok, n)
 				}
 			})

@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +71,13 @@ type Lab struct {
 	nextPub int
 	nextNet int
 	ports   int
+	nextIn  map[string]int // next host number in each other public range
+	nets    []string       // the public ranges on the segment (PublicNet first)
+	wans    []wan          // every namespace on the public segment
 }
+
+// wan is a namespace's interface on the public segment.
+type wan struct{ ns, ifname, net string }
 
 // Node is a namespace with an address: a host on the public segment or
 // behind a router.
@@ -202,18 +209,63 @@ func (n *Node) Run(args ...string) {
 
 // attach joins ns to the public bridge with a veth pair whose ns end is
 // called ifname, and gives that end the next public address.
-func (l *Lab) attach(ns, ifname string) string {
+func (l *Lab) attach(ns, ifname string) string { return l.attachIn(ns, ifname, PublicNet) }
+
+// attachIn is attach with an address from net, a /24 prefix such as
+// "192.0.2". Every range on the segment is on-link for every namespace
+// on it, so hosts of different ranges (different /16s, as different
+// networks of the internet look to a peer) reach each other directly.
+func (l *Lab) attachIn(ns, ifname, net string) string {
 	l.mu.Lock()
 	l.ports++
 	port := fmt.Sprintf("p%d", l.ports)
-	addr := fmt.Sprintf("%s.%d", PublicNet, l.nextPub)
-	l.nextPub++
+	var addr string
+	if net == PublicNet {
+		addr = fmt.Sprintf("%s.%d", net, l.nextPub)
+		l.nextPub++
+	} else {
+		if l.nextIn == nil {
+			l.nextIn = map[string]int{}
+		}
+		n := max(l.nextIn[net], 10)
+		l.nextIn[net] = n + 1
+		addr = fmt.Sprintf("%s.%d", net, n)
+	}
+	if len(l.nets) == 0 {
+		l.nets = []string{PublicNet}
+	}
+	isNew := !slices.Contains(l.nets, net)
+	if isNew {
+		l.nets = append(l.nets, net)
+	}
+	nets := slices.Clone(l.nets)
+	others := slices.Clone(l.wans)
+	l.wans = append(l.wans, wan{ns, ifname, net})
 	l.mu.Unlock()
 	l.runRoot("ip", "-n", l.bridge, "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
 	l.runRoot("ip", "-n", l.bridge, "link", "set", port, "master", "br0", "up")
 	l.runRoot("ip", "-n", ns, "addr", "add", addr+"/24", "dev", ifname)
 	l.runRoot("ip", "-n", ns, "link", "set", ifname, "up")
+	for _, n := range nets {
+		if n != net {
+			l.runRoot("ip", "-n", ns, "route", "add", n+".0/24", "dev", ifname)
+		}
+	}
+	if isNew {
+		for _, w := range others {
+			l.runRoot("ip", "-n", w.ns, "route", "add", net+".0/24", "dev", w.ifname)
+		}
+	}
 	return addr
+}
+
+// AddPublicHostIn adds a host on the public segment with an address
+// from net, another /24 documentation range such as "192.0.2" or
+// "203.0.113": a peer in another network, for what needs reports from
+// several networks (confirming an observed address, a NAT's type).
+func (l *Lab) AddPublicHostIn(role, net string) *Node {
+	ns := l.newNS(role)
+	return &Node{lab: l, NS: ns, Addr: l.attachIn(ns, "eth0", net)}
 }
 
 // AddPublicHost adds a host on the public segment.
@@ -267,6 +319,21 @@ table ip filter {
 `, masq)
 	l.nft(rns, rules)
 	return r, host
+}
+
+// Forward makes the router forward port (proto "tcp" or "udp") of its
+// public address to the same port of its host: the port forward a user
+// sets up by hand on a home router.
+func (r *Router) Forward(proto string, port int, host *Node) {
+	r.lab.t.Helper()
+	r.lab.nft(r.NS, fmt.Sprintf(`table ip forward {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "wan" %[1]s dport %[2]d dnat to %[3]s
+	}
+}
+add rule ip filter forward iifname "wan" ip daddr %[3]s %[1]s dport %[2]d accept
+`, proto, port, host.Addr))
 }
 
 // nft loads rules into ns's nftables.

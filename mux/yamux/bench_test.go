@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 )
 
 // benchConnTypes runs f over net.Pipe and over loopback TCP.
@@ -134,4 +135,20 @@ func BenchmarkOpenStream(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLongFatLink: one stream over an in-memory link with a 50 ms
+// round trip and no bandwidth limit, in real time; each op is a 128 MiB
+// transfer. window-MiB is the receiving stream's window at the end: the
+// auto-tuning must reach the 16 MiB maximum there.
+//
+//	go test -run '^$' -bench LongFatLink -benchtime 2x ./mux/yamux/
+func BenchmarkLongFatLink(b *testing.B) {
+	const size = 128 << 20
+	b.SetBytes(size)
+	var w uint32
+	for range b.N {
+		w, _ = transferOverLatency(b, DefaultTransport, nil, 25*time.Millisecond, size, 1<<20, 0)
+	}
+	b.ReportMetric(float64(w)/(1<<20), "window-MiB")
 }

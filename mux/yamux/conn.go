@@ -38,6 +38,7 @@ type Conn struct {
 	closeDone chan struct{}  // closed when closeWithError has finished
 	wg        sync.WaitGroup // the read loop and flusher goroutines
 	rtt       atomic.Int64   // smoothed round-trip time in nanoseconds; 0 until measured
+	minRTT    atomic.Int64   // smallest round-trip time measured, in nanoseconds; 0 until measured
 
 	acceptNotify chan struct{} // cap 1: a stream was queued for AcceptStream
 	synNotify    chan struct{} // cap 1: an outbound stream was acknowledged
@@ -77,6 +78,7 @@ type Conn struct {
 	pingID          uint32
 	pingSent        time.Time
 	pingOutstanding bool
+	rttSamples      int // pongs received
 	pingStopped     bool
 
 	hdr [headerSize]byte // the read loop's header buffer

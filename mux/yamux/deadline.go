@@ -38,6 +38,18 @@ func (d *deadline) set(t time.Time) {
 	d.timer = time.AfterFunc(dur, func() { close(ch) })
 }
 
+// stop stops the timer, if any, without changing the deadline: for a
+// stream that is done, so that an idle connection holds no timers of its
+// finished streams.
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+}
+
 // wait returns a channel closed once the deadline passes, or nil when no
 // deadline is set.
 func (d *deadline) wait() <-chan struct{} {

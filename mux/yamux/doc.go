@@ -22,11 +22,15 @@
 // Every stream starts with the protocol's 256 KiB receive window, reserved in
 // a span of the peer's resource scope when the stream is created. Once the
 // reader has consumed half of its window the stream returns the credit in a
-// WindowUpdate; if the previous update was less than four round-trip times
-// ago, the window doubles (up to Transport.MaxStreamWindow) provided that the
-// connection's window budget (Transport.MaxConnWindow) and a low-priority
-// reservation in the scope allow it. Everything a stream reserved is released
-// when it ends, and the span ends with the connection.
+// WindowUpdate. The window doubles (up to Transport.MaxStreamWindow) only
+// when it, not the reader, limits the rate: the reader has drained the buffer
+// and the credit went at least half as fast as a window per round trip,
+// judged against the connection's minimum RTT (four pings when it starts, then
+// the keepalives), so a long fat link grows it to the maximum while loopback
+// keeps it small and little data queues ahead of other streams' frames. It
+// also needs the connection's window budget (Transport.MaxConnWindow) and a
+// low-priority reservation in the scope. Everything a stream reserved is
+// released when it ends, and the span ends with the connection.
 //
 // # Stream semantics
 //

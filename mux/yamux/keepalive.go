@@ -2,10 +2,16 @@ package yamux
 
 import "time"
 
-// The keepalive: a ping when the connection starts, to measure its RTT
-// early (window growth depends on it), then one every KeepAliveInterval.
+// The keepalive: pings when the connection starts, to measure its RTT
+// early (window growth depends on its minimum: rttSamples pings, each
+// sent when the previous one is answered, so that one slowed by the
+// connection's setup does not count alone), then one every
+// KeepAliveInterval.
 // One timer does it all; it is armed for PingTimeout while a ping is
 // unanswered and for the next ping otherwise. No goroutine waits.
+
+// rttSamples is how many pings a connection sends at its start.
+const rttSamples = 4
 
 func (c *Conn) startKeepAlive() {
 	c.pingMu.Lock()
@@ -40,8 +46,9 @@ func (c *Conn) sendPing() {
 }
 
 // handlePong records the answer to the outstanding ping: the RTT sample is
-// averaged with the previous estimate, and the next ping is scheduled
-// KeepAliveInterval after this one was sent.
+// averaged with the previous estimate and kept if it is the smallest yet,
+// and the next ping is scheduled KeepAliveInterval after this one was
+// sent.
 func (c *Conn) handlePong(id uint32) {
 	c.pingMu.Lock()
 	defer c.pingMu.Unlock()
@@ -51,10 +58,24 @@ func (c *Conn) handlePong(id uint32) {
 	c.pingOutstanding = false
 	now := time.Now()
 	rtt := now.Sub(c.pingSent)
+	// The minimum is what window growth compares with: a ping queued
+	// behind bulk data measures the queue, not the path. A sample of 0
+	// (a clock that did not move) counts as 1 ns, so "measured" stays
+	// distinguishable from "not yet".
+	if m := c.minRTT.Load(); m == 0 || int64(rtt) < m {
+		c.minRTT.Store(max(int64(rtt), 1))
+	}
 	if prev := time.Duration(c.rtt.Load()); prev > 0 {
 		rtt = (prev + rtt) / 2
 	}
 	c.rtt.Store(int64(rtt))
+	c.rttSamples++
+	if c.rttSamples < rttSamples {
+		// Another early sample, sent from the timer's goroutine, as
+		// sendPing takes pingMu.
+		c.pingTimer.Reset(0)
+		return
+	}
 	if c.cfg.keepAliveInterval > 0 {
 		c.pingTimer.Reset(c.pingSent.Add(c.cfg.keepAliveInterval).Sub(now))
 	} else {
@@ -78,8 +99,9 @@ func (c *Conn) keepAliveFired() {
 		}
 		return
 	}
+	early := c.rttSamples < rttSamples
 	c.pingMu.Unlock()
-	if c.cfg.keepAliveInterval > 0 && since >= c.cfg.keepAliveInterval {
+	if early || c.cfg.keepAliveInterval > 0 && since >= c.cfg.keepAliveInterval {
 		c.sendPing()
 	}
 }

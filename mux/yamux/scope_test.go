@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -75,35 +74,12 @@ func TestScopeAccounting(t *testing.T) {
 	})
 }
 
-// growWindow transfers size bytes over one stream of a link with a one-way
-// delay and returns the receiving stream's final window.
+// growWindow transfers size bytes over one stream of a link with a 2 ms
+// round trip, read as fast as it comes, and returns the receiving
+// stream's final window.
 func growWindow(t *testing.T, tr *Transport, scope *fakeScope, size int64) uint32 {
-	const oneWay = time.Millisecond
-	a, b := net.Pipe()
-	client, err := tr.Wrap(&delayConn{Conn: a, delay: oneWay}, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := tr.Wrap(&delayConn{Conn: b, delay: oneWay}, true, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	time.Sleep(time.Second) // the RTT is measured
-
-	s, ss := openAccepted(t, client, server)
-	go func() {
-		defer s.Close()
-		io.CopyN(s, prng(5), size)
-	}()
-	n, err := io.CopyBuffer(io.Discard, ss, make([]byte, 1<<20))
-	if n != size || err != nil {
-		t.Fatalf("received %d bytes: %v", n, err)
-	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.recvWindow
+	w, _ := transferOverLatency(t, tr, scope, time.Millisecond, size, 1<<20, 0)
+	return w
 }
 
 func TestWindowGrowth(t *testing.T) {

@@ -20,23 +20,52 @@ const (
 	// for a write, so a remote that sends without reading cannot grow the
 	// queue.
 	maxQueuedReplies = 1024
+	// frameBufSize is the size of a send buffer for frames without
+	// payload and small writes.
+	frameBufSize = 4 << 10
+	// dataBufSize is the size of a send buffer for Writes' batches: two
+	// of them (a Write queues its next batch while the last one is being
+	// written, and both may meet in one queue), and room for other
+	// frames queued meanwhile. A buffer is made at one of these two sizes
+	// and is regrown only when several streams' batches meet in one
+	// queue.
+	dataBufSize = 2*(maxWriteBatch+(maxWriteBatch/maxFramePayload)*headerSize) + frameBufSize
 	// maxPooledSendBuf is the largest send buffer kept for reuse.
 	maxPooledSendBuf = 2 << 20
 )
 
-var sendBufPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 16<<10)
-	return &b
-}}
+var (
+	frameBufPool = sync.Pool{New: func() any {
+		b := make([]byte, 0, frameBufSize)
+		return &b
+	}}
+	dataBufPool = sync.Pool{New: func() any {
+		b := make([]byte, 0, dataBufSize)
+		return &b
+	}}
+)
 
-func getSendBuf() *[]byte { return sendBufPool.Get().(*[]byte) }
+func getSendBuf() *[]byte { return frameBufPool.Get().(*[]byte) }
 
+// putSendBuf returns a buffer to the pool of its size, unless it is too
+// large or of a size no pool holds.
 func putSendBuf(b *[]byte) {
-	if b == nil || cap(*b) > maxPooledSendBuf {
+	if b == nil {
 		return
 	}
 	*b = (*b)[:0]
-	sendBufPool.Put(b)
+	switch c := cap(*b); {
+	case c == frameBufSize:
+		frameBufPool.Put(b)
+	case c >= dataBufSize && c <= maxPooledSendBuf:
+		dataBufPool.Put(b)
+	}
+}
+
+// pooledSize reports whether a send buffer of capacity c is kept for
+// reuse.
+func pooledSize(c int) bool {
+	return c == frameBufSize || c >= dataBufSize && c <= maxPooledSendBuf
 }
 
 // bufLocked returns the queue, taking a buffer from the pool if there is
@@ -46,6 +75,21 @@ func (c *Conn) bufLocked() *[]byte {
 		c.sendBuf = getSendBuf()
 	}
 	return c.sendBuf
+}
+
+// dataBufLocked returns the queue with room for n more bytes, moving it
+// to a data-sized buffer when a frame buffer is too small. The caller
+// holds sendMu.
+func (c *Conn) dataBufLocked(n int) *[]byte {
+	buf := c.bufLocked()
+	if len(*buf)+n <= cap(*buf) || cap(*buf) >= dataBufSize {
+		return buf
+	}
+	big := dataBufPool.Get().(*[]byte)
+	*big = append((*big)[:0], *buf...)
+	putSendBuf(buf)
+	c.sendBuf = big
+	return big
 }
 
 // sendClosedErrLocked is what queueing fails with once the connection is
@@ -163,7 +207,8 @@ func (c *Conn) queueData(id uint32, flags uint16, p []byte) (uint64, error) {
 	if c.sendClosed {
 		return 0, c.sendClosedErrLocked()
 	}
-	buf := c.bufLocked()
+	frames := (len(p) + maxFramePayload - 1) / maxFramePayload
+	buf := c.dataBufLocked(len(p) + frames*headerSize)
 	b := *buf
 	for len(p) > 0 {
 		n := min(len(p), maxFramePayload)
@@ -251,7 +296,7 @@ func (c *Conn) flushLocked(until uint64) error {
 		_, werr := c.nc.Write(*buf)
 
 		c.sendMu.Lock()
-		if c.spareBuf == nil && cap(*buf) <= maxPooledSendBuf {
+		if c.spareBuf == nil && pooledSize(cap(*buf)) {
 			*buf = (*buf)[:0]
 			c.spareBuf = buf
 		} else {

@@ -312,10 +312,10 @@ func (s *Stream) maybeForgetLocked() {
 }
 
 // sendWindowUpdateLocked returns consumed window credit to the remote once
-// half the window is consumed, growing the window when updates come faster
-// than every four RTTs. force sends the update, with the stream's SYN or
-// ACK, whatever the credit: it opens or accepts the stream. The caller
-// holds mu.
+// half the window is consumed, growing the window when it limits the rate
+// (see growsLocked). force sends the update, with the stream's SYN or ACK,
+// whatever the credit: it opens or accepts the stream. The caller holds
+// mu.
 func (s *Stream) sendWindowUpdateLocked(force bool) error {
 	if s.resetErr != nil || s.connErr != nil || !force && (s.finReceived || s.removed) {
 		return nil
@@ -326,7 +326,7 @@ func (s *Stream) sendWindowUpdateLocked(force bool) error {
 	}
 	c := s.conn
 	now := time.Now()
-	if rtt := c.RTT(); !force && rtt > 0 && now.Sub(s.lastUpdate) < 4*rtt && s.recvWindow < c.cfg.maxWindow {
+	if !force && s.growsLocked(now, delta) {
 		grow := min(s.recvWindow, c.cfg.maxWindow-s.recvWindow)
 		if c.growWindow(grow) {
 			s.recvWindow += grow
@@ -339,6 +339,34 @@ func (s *Stream) sendWindowUpdateLocked(force bool) error {
 	flags := s.openFlags
 	s.openFlags = 0
 	return c.queueFrame(typeWindowUpdate, flags, s.id, delta)
+}
+
+// growsLocked reports whether the window should double with the update
+// returning delta bytes of credit now. It does when the window, not the
+// reader, limits the rate, which takes two things:
+//   - the buffer drained: the reader has read all that arrived and waits
+//     for more (a reader behind the sender never grows the window);
+//   - it happened fast: the credit was consumed since the previous update
+//     at least half as fast as the window allows per round trip
+//     (delta/elapsed ≥ window/(2×min RTT)), as when the sender empties
+//     its window every round trip and then waits for credit.
+//
+// A reader that keeps up on a link with a long round trip thus doubles
+// the window about once a round trip until it covers the link (up to
+// MaxStreamWindow); a slow reader never grows it; and on loopback, where
+// the round trip is tens of microseconds, the window stays small, and so
+// does the data queued ahead of other streams' frames. The minimum RTT
+// is used, not the smoothed one: a ping queued behind bulk data measures
+// the queue, and would make every update look fast (see rttSamples). The
+// caller holds mu.
+func (s *Stream) growsLocked(now time.Time, delta uint32) bool {
+	c := s.conn
+	rtt := c.minRTT.Load()
+	if rtt == 0 || s.recvBuf.size != 0 || s.recvWindow >= c.cfg.maxWindow {
+		return false
+	}
+	elapsed := float64(now.Sub(s.lastUpdate))
+	return elapsed*float64(s.recvWindow) < 2*float64(rtt)*float64(delta)
 }
 
 // handleWindowUpdate applies a WindowUpdate frame. The read loop calls it.
@@ -471,6 +499,11 @@ func (s *Stream) forgetLocked() {
 		return
 	}
 	s.removed = true
+	// Its deadlines cannot matter any more: Read and Write fail or
+	// return EOF without waiting. Their timers would hold memory until
+	// they fired.
+	s.readDeadline.stop()
+	s.writeDeadline.stop()
 	c := s.conn
 	c.mu.Lock()
 	if c.closing {

@@ -199,7 +199,10 @@ func TestKeepAlive(t *testing.T) {
 				pings = append(pings, f.at.Sub(start))
 			}
 		}
-		want := []time.Duration{0, 30 * time.Second, 60 * time.Second}
+		// rttSamples pings at the start, each when the last is answered,
+		// then one every KeepAliveInterval after the last of them.
+		rtt := 2 * oneWay
+		want := []time.Duration{0, rtt, 2 * rtt, 3 * rtt, 3*rtt + 30*time.Second, 3*rtt + 60*time.Second}
 		if len(pings) != len(want) {
 			t.Fatalf("pings sent at %v, want %v", pings, want)
 		}

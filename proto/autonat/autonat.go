@@ -17,7 +17,13 @@
 // the node's network.Reachability with hysteresis (see [Tracker]),
 // re-checking periodically.
 //
-// AutoNAT v1 (/libp2p/autonat/1.0.0) is not implemented yet.
+// AutoNAT v1 (https://github.com/libp2p/specs/blob/master/autonat/autonat-v1.md,
+// /libp2p/autonat/1.0.0) is served by the same [Server], within the
+// same rate limits: it dials back only those of the requested addresses
+// whose IP is the one it sees the requester at. The [Client] asks v1
+// servers only when no connected peer serves v2; a v1 answer is
+// host-wide, so the client asks about one address at a time and feeds
+// the answer to the same [Tracker].
 //
 // Package autonat may import network, peer, peerstore, protocol of
 // p2pnet's, go-multiaddr, protowire and the standard library. It never
@@ -42,6 +48,7 @@ import (
 const (
 	DialRequestID protocol.ID = "/libp2p/autonat/2/dial-request"
 	DialBackID    protocol.ID = "/libp2p/autonat/2/dial-back"
+	V1ID          protocol.ID = "/libp2p/autonat/1.0.0"
 )
 
 // ServiceName is the resource manager service AutoNAT streams attach to.
@@ -56,13 +63,16 @@ var (
 	// ErrClosed is the error of work cut short by Close.
 	ErrClosed = errors.New("autonat: closed")
 	// ErrNoServer is the error of a check with no peer to ask.
-	ErrNoServer = errors.New("autonat: no connected peer serves AutoNAT v2")
+	ErrNoServer = errors.New("autonat: no connected peer serves AutoNAT")
 	// ErrBadResponse is the error of a response the client discards: an
 	// unknown status, an index outside the request, or an OK dial status
-	// without the nonce coming back over the address's transport.
+	// without the nonce coming back over the address's transport; in v1
+	// an OK without the address asked about, or a message of another
+	// type.
 	ErrBadResponse = errors.New("autonat: response discarded")
 	// ErrRejected is the error of a request the server refused
-	// (E_REQUEST_REJECTED, E_DIAL_REFUSED, E_INTERNAL_ERROR).
+	// (E_REQUEST_REJECTED, E_DIAL_REFUSED, E_INTERNAL_ERROR; in v1
+	// E_DIAL_REFUSED, E_BAD_REQUEST, E_INTERNAL_ERROR).
 	ErrRejected = errors.New("autonat: request not served")
 )
 

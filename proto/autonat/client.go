@@ -59,7 +59,8 @@ func OnReachability(f func(network.Reachability)) ClientOption {
 
 // OnResult sets a function called with every check the client's loop
 // runs: its result, or why it decided nothing. It runs on the client's
-// goroutine and must not block.
+// goroutine, after the result has counted (AddrReachability includes
+// it), and must not block.
 func OnResult(f func(addr ma.Multiaddr, r Result, err error)) ClientOption {
 	return func(c *Client) { c.onResult = f }
 }
@@ -82,8 +83,8 @@ type pending struct {
 	local ma.Multiaddr // our end of the dial-back connection, once it came
 }
 
-// Client checks our addresses with connected AutoNAT v2 servers and
-// tracks our reachability.
+// Client checks our addresses with connected AutoNAT v2 servers (v1
+// servers when no connected peer serves v2) and tracks our reachability.
 type Client struct {
 	h          Host
 	candidates func() []ma.Multiaddr
@@ -202,7 +203,7 @@ func (c *Client) round() time.Duration {
 	if due == nil {
 		return wait
 	}
-	server, err := c.pickServer()
+	server, v1, err := c.pickServer()
 	if err != nil {
 		if c.onResult != nil {
 			c.onResult(due, Result{}, err)
@@ -213,15 +214,24 @@ func (c *Client) round() time.Duration {
 	c.last[string(due.Bytes())] = now
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.ctx, DefaultStreamTimeout)
-	res, err := c.Check(ctx, server, due)
+	check := c.Check
+	if v1 {
+		check = c.CheckV1
+	}
+	res, err := check(ctx, server, due)
 	cancel()
+	var changed bool
+	var r network.Reachability
+	if err == nil {
+		changed, r = c.tracker.Add(res.Addr, res.Reachable)
+	}
+	// onResult sees the verdict that includes this result (the host
+	// announces addresses by it); onChange follows.
 	if c.onResult != nil {
 		c.onResult(due, res, err)
 	}
-	if err == nil {
-		if changed, r := c.tracker.Add(res.Addr, res.Reachable); changed {
-			c.report(r)
-		}
+	if changed {
+		c.report(r)
 	}
 	return 0
 }
@@ -234,22 +244,30 @@ func (c *Client) report(r network.Reachability) {
 }
 
 // pickServer returns the next connected peer that serves
-// DialRequestID, round robin.
-func (c *Client) pickServer() (peer.ID, error) {
-	var servers []peer.ID
+// DialRequestID, round robin, or when none does the next that serves
+// V1ID, with v1 true.
+func (c *Client) pickServer() (server peer.ID, v1 bool, err error) {
+	var servers, v1Servers []peer.ID
 	for _, p := range c.h.Network().Peers() {
-		if ok, _ := c.h.Peerstore().SupportsProtocols(p, DialRequestID); len(ok) > 0 {
+		ok, _ := c.h.Peerstore().SupportsProtocols(p, DialRequestID, V1ID)
+		switch {
+		case slices.Contains(ok, DialRequestID):
 			servers = append(servers, p)
+		case slices.Contains(ok, V1ID):
+			v1Servers = append(v1Servers, p)
 		}
 	}
 	if len(servers) == 0 {
-		return "", ErrNoServer
+		servers, v1 = v1Servers, true
+	}
+	if len(servers) == 0 {
+		return "", false, ErrNoServer
 	}
 	slices.Sort(servers)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.next++
-	return servers[c.next%len(servers)], nil
+	return servers[c.next%len(servers)], v1, nil
 }
 
 // Check asks server to dial addr and reports the outcome. It pays dial
@@ -272,10 +290,10 @@ func (c *Client) Check(ctx context.Context, server peer.ID, addr ma.Multiaddr) (
 		return Result{}, fmt.Errorf("autonat: asking %s: %w", server, err)
 	}
 	defer str.Close()
-	if err := str.Scope().SetService(ServiceName); err != nil {
-		str.Reset()
-		return Result{}, fmt.Errorf("autonat: %w", err)
+	if err := attach(str); err != nil {
+		return Result{}, err
 	}
+	defer str.Scope().ReleaseMemory(MaxMessageSize)
 	if dl, ok := ctx.Deadline(); ok {
 		str.SetDeadline(dl)
 	}
@@ -323,14 +341,19 @@ func (c *Client) result(server peer.ID, addr ma.Multiaddr, r *DialResponse, pd *
 	switch r.DialStatus {
 	case DialError:
 		return Result{Server: server, Addr: addr, Reachable: false}, nil
-	case DialOK:
+	case DialOK, DialBackError:
 		c.mu.Lock()
 		local := pd.local
 		c.mu.Unlock()
-		if local == nil || transportKey(local) != transportKey(addr) {
+		if local != nil && transportKey(local) == transportKey(addr) {
+			// The nonce came: the address is reachable, whatever became
+			// of the stream afterwards (E_DIAL_BACK_ERROR), as
+			// go-libp2p's client also takes it.
+			return Result{Server: server, Addr: addr, Reachable: true}, nil
+		}
+		if r.DialStatus == DialOK {
 			return Result{}, fmt.Errorf("%w: OK without the nonce over %s", ErrBadResponse, transportKey(addr))
 		}
-		return Result{Server: server, Addr: addr, Reachable: true}, nil
 	}
 	return Result{}, fmt.Errorf("%w: dial status %v", ErrRejected, r.DialStatus)
 }
@@ -350,10 +373,10 @@ func sendDialData(str network.Stream, n uint64) error {
 // handleDialBack takes a server's dial back: it notes the connection's
 // local address for the check whose nonce came, and acknowledges.
 func (c *Client) handleDialBack(str network.Stream) {
-	if err := str.Scope().SetService(ServiceName); err != nil {
-		str.Reset()
+	if err := attach(str); err != nil {
 		return
 	}
+	defer str.Scope().ReleaseMemory(MaxMessageSize)
 	str.SetDeadline(time.Now().Add(DefaultDialBackTimeout))
 	var m DialBack
 	if err := ReadMessage(str, &m); err != nil {
@@ -372,4 +395,52 @@ func (c *Client) handleDialBack(str network.Stream) {
 	}
 	WriteMessage(str, &DialBackResponse{})
 	str.Close()
+}
+
+// CheckV1 asks server, over AutoNAT v1, to dial addr, and reports the
+// outcome. A v1 server dials whichever of the addresses it is sent and
+// answers for the host, so the client sends one address: OK with it (its
+// /p2p suffix aside) is a success, E_DIAL_ERROR a failure. v1 has no
+// nonce: the server's word is taken.
+func (c *Client) CheckV1(ctx context.Context, server peer.ID, addr ma.Multiaddr) (Result, error) {
+	str, err := c.h.NewStream(ctx, server, V1ID)
+	if err != nil {
+		return Result{}, fmt.Errorf("autonat: asking %s: %w", server, err)
+	}
+	defer str.Close()
+	if err := attach(str); err != nil {
+		return Result{}, err
+	}
+	defer str.Scope().ReleaseMemory(MaxMessageSize)
+	if dl, ok := ctx.Deadline(); ok {
+		str.SetDeadline(dl)
+	}
+	req := &V1Message{Type: V1TypeDial, Dial: &V1Dial{Peer: &V1PeerInfo{ID: []byte(c.h.ID()), Addrs: [][]byte{addr.Bytes()}}}}
+	if err := WriteMessage(str, req); err != nil {
+		str.Reset()
+		return Result{}, fmt.Errorf("autonat: asking %s: %w", server, err)
+	}
+	var m V1Message
+	if err := ReadMessage(str, &m); err != nil {
+		str.Reset()
+		return Result{}, fmt.Errorf("autonat: asking %s: %w", server, err)
+	}
+	if m.Type != V1TypeDialResponse || m.DialResponse == nil {
+		str.Reset()
+		return Result{}, fmt.Errorf("%w: %v without a dial response", ErrBadResponse, m.Type)
+	}
+	r := m.DialResponse
+	switch r.Status {
+	case V1OK:
+		got, err := ma.NewMultiaddrBytes(r.Addr)
+		if err != nil || !withoutP2P(got).Equal(withoutP2P(addr)) {
+			return Result{}, fmt.Errorf("%w: OK for %v, asked about %v", ErrBadResponse, got, addr)
+		}
+		return Result{Server: server, Addr: addr, Reachable: true}, nil
+	case V1DialError:
+		return Result{Server: server, Addr: addr, Reachable: false}, nil
+	case V1DialRefused, V1BadRequest, V1InternalError:
+		return Result{}, fmt.Errorf("%w: %v (%q)", ErrRejected, r.Status, r.StatusText)
+	}
+	return Result{}, fmt.Errorf("%w: status %v", ErrBadResponse, r.Status)
 }

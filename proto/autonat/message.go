@@ -1,10 +1,11 @@
 package autonat
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/p2pnet/p2pnet/internal/pbio"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -318,51 +319,19 @@ func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v []by
 
 // WriteMessage writes m with its length prefix, in one Write.
 func WriteMessage(w io.Writer, m codec) error {
-	buf := make([]byte, binary.MaxVarintLen64, 64)
-	buf = m.AppendMarshal(buf)
-	body := len(buf) - binary.MaxVarintLen64
-	if body > MaxMessageSize {
-		return fmt.Errorf("%w: message of %d bytes exceeds %d", ErrMalformed, body, MaxMessageSize)
-	}
-	var pre [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(pre[:], uint64(body))
-	start := binary.MaxVarintLen64 - n
-	copy(buf[start:], pre[:n])
-	_, err := w.Write(buf[start:])
-	return err
+	return malformed(pbio.Write(w, m, MaxMessageSize))
 }
 
 // ReadMessage reads one length-prefixed message from r into m. It reads
 // no byte beyond the message.
 func ReadMessage(r io.Reader, m codec) error {
-	n, err := binary.ReadUvarint(byteReader{r})
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return err
-		}
-		return fmt.Errorf("%w: length prefix: %w", ErrMalformed, err)
-	}
-	if n > MaxMessageSize {
-		return fmt.Errorf("%w: message of %d bytes exceeds %d", ErrMalformed, n, MaxMessageSize)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	return m.Unmarshal(buf)
+	return malformed(pbio.Read(r, m, MaxMessageSize))
 }
 
-// byteReader reads one byte at a time, so nothing past the length prefix
-// is consumed.
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) ReadByte() (byte, error) {
-	var one [1]byte
-	if _, err := io.ReadFull(b.r, one[:]); err != nil {
-		return 0, err
+// malformed makes a framing error one of ours.
+func malformed(err error) error {
+	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return one[0], nil
+	return err
 }

@@ -1,10 +1,11 @@
 package holepunch
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/p2pnet/p2pnet/internal/pbio"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -115,46 +116,19 @@ func (m *Message) Unmarshal(b []byte) error {
 
 // WriteMessage writes m to w with its length prefix, in one Write.
 func WriteMessage(w io.Writer, m *Message) error {
-	body := m.AppendMarshal(nil)
-	if len(body) > MaxMessageSize {
-		return fmt.Errorf("%w: message of %d bytes exceeds %d", ErrMalformed, len(body), MaxMessageSize)
-	}
-	buf := binary.AppendUvarint(make([]byte, 0, len(body)+2), uint64(len(body)))
-	_, err := w.Write(append(buf, body...))
-	return err
+	return malformed(pbio.Write(w, m, MaxMessageSize))
 }
 
 // ReadMessage reads one length-prefixed message from r into m. It reads
 // no byte beyond the message.
 func ReadMessage(r io.Reader, m *Message) error {
-	n, err := binary.ReadUvarint(byteReader{r})
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return err
-		}
-		return fmt.Errorf("%w: length prefix: %w", ErrMalformed, err)
-	}
-	if n > MaxMessageSize {
-		return fmt.Errorf("%w: message of %d bytes exceeds %d", ErrMalformed, n, MaxMessageSize)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	return m.Unmarshal(buf)
+	return malformed(pbio.Read(r, m, MaxMessageSize))
 }
 
-// byteReader reads one byte at a time, so nothing past the length prefix
-// is consumed.
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) ReadByte() (byte, error) {
-	var one [1]byte
-	if _, err := io.ReadFull(b.r, one[:]); err != nil {
-		return 0, err
+// malformed makes a framing error one of ours.
+func malformed(err error) error {
+	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return one[0], nil
+	return err
 }

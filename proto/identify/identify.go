@@ -356,8 +356,12 @@ func (s *Service) pushAll() {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := s.pushTo(c, snap); err != nil {
+			err := s.pushTo(c, snap)
+			if err != nil {
 				slog.Debug("identify push failed", "peer", c.RemotePeer(), "err", err)
+			}
+			if t := s.cfg.tracer; t != nil {
+				t.PushSent(err)
 			}
 		})
 	}
@@ -562,8 +566,12 @@ func (s *Service) handlePush(st network.Stream) {
 		return
 	}
 	defer s.untrack(st)
-	if err := s.receive(st, st, true); err != nil {
+	err := s.receive(st, st, true)
+	if err != nil {
 		slog.Debug("identify push refused", "peer", c.RemotePeer(), "err", err)
+	}
+	if t := s.cfg.tracer; t != nil {
+		t.PushReceived(err)
 	}
 }
 
@@ -571,7 +579,11 @@ func (s *Service) handlePush(st network.Stream) {
 func (s *Service) identifyConn(c network.Conn, e *connEntry) {
 	defer s.wg.Done()
 	defer close(e.done)
-	if err := s.identify(c); err != nil {
+	err := s.identify(c)
+	if t := s.cfg.tracer; t != nil && s.ctx.Err() == nil {
+		t.Identified(err)
+	}
+	if err != nil {
 		slog.Debug("identify failed", "peer", c.RemotePeer(), "err", err)
 		if f := s.cfg.events.Failed; f != nil && !errors.Is(err, ErrClosed) && s.ctx.Err() == nil {
 			f(c, err)

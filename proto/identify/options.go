@@ -59,6 +59,7 @@ type config struct {
 	protocolVersion string
 	timeout         time.Duration
 	events          Events
+	tracer          Tracer // nil: none
 }
 
 // Option configures a Service.
@@ -104,4 +105,23 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("%w: negative timeout %v", ErrInvalidOption, c.timeout)
 	}
 	return c, nil
+}
+
+// Tracer observes identify exchanges, for metrics (package metrics
+// implements it). Its methods run on the service's goroutines and must
+// not block.
+type Tracer interface {
+	// Identified follows each identify exchange we asked for; err is
+	// nil on success.
+	Identified(err error)
+	// PushSent follows each push we sent; err is nil on success.
+	PushSent(err error)
+	// PushReceived follows each push a peer sent us; err is nil when it
+	// was taken in.
+	PushReceived(err error)
+}
+
+// WithTracer makes the service report to t. Default: none.
+func WithTracer(t Tracer) Option {
+	return func(c *config) { c.tracer = t }
 }

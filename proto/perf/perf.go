@@ -93,7 +93,8 @@ func AppendHeader(dst []byte, download uint64) []byte {
 
 // Service serves perf requests.
 type Service struct {
-	h Host
+	h      Host
+	tracer Tracer // nil: none
 
 	wg sync.WaitGroup // counts handlers running
 
@@ -103,8 +104,11 @@ type Service struct {
 }
 
 // NewService starts serving perf on h.
-func NewService(h Host) *Service {
+func NewService(h Host, opts ...Option) *Service {
 	s := &Service{h: h, streams: map[network.Stream]struct{}{}}
+	for _, o := range opts {
+		o(s)
+	}
 	h.SetStreamHandler(ID, s.handle)
 	return s
 }
@@ -158,21 +162,26 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	defer s.untrack(st)
-	if err := serve(st); err != nil {
+	received, sent, err := serve(st)
+	if s.tracer != nil {
+		s.tracer.Served(received, sent, err)
+	}
+	if err != nil {
 		st.Reset()
 		return
 	}
 	st.Close()
 }
 
-// serve runs the server side of the protocol on st.
-func serve(st network.Stream) error {
+// serve runs the server side of the protocol on st, and returns what it
+// received and sent.
+func serve(st network.Stream) (received, sent uint64, err error) {
 	scope := st.Scope()
 	if err := scope.SetService(ServiceName); err != nil {
-		return err
+		return received, sent, err
 	}
 	if err := scope.ReserveMemory(BufferSize, network.ReservationPriorityHigh); err != nil {
-		return err
+		return received, sent, err
 	}
 	defer scope.ReleaseMemory(BufferSize)
 	bp := bufPool.Get().(*[]byte)
@@ -180,17 +189,19 @@ func serve(st network.Stream) error {
 	buf := *bp
 
 	if err := st.SetReadDeadline(time.Now().Add(IdleTimeout)); err != nil {
-		return err
+		return received, sent, err
 	}
 	download, err := ReadHeader(st)
 	if err != nil {
-		return err
+		return received, sent, err
 	}
-	if _, err := drain(st, buf); err != nil {
-		return err
+	n, err := drain(st, buf)
+	received = n
+	if err != nil {
+		return received, sent, err
 	}
 	if err := st.SetReadDeadline(time.Time{}); err != nil {
-		return err
+		return received, sent, err
 	}
 	clear(buf)
 	for download > 0 {
@@ -199,14 +210,15 @@ func serve(st network.Stream) error {
 			n = download
 		}
 		if err := st.SetWriteDeadline(time.Now().Add(IdleTimeout)); err != nil {
-			return err
+			return received, sent, err
 		}
 		if _, err := st.Write(buf[:n]); err != nil {
-			return err
+			return received, sent, err
 		}
 		download -= n
+		sent += n
 	}
-	return nil
+	return received, sent, nil
 }
 
 // drain reads and discards until EOF, allowing IdleTimeout for each read,

@@ -31,8 +31,25 @@ type Result struct {
 // included) serve at most two per peer: do not run several Pings or
 // PingOnces to one peer at the same time.
 func Ping(ctx context.Context, h Host, p peer.ID) <-chan Result {
+	return pingLoop(ctx, h, p, nil)
+}
+
+// Ping is the package's Ping, with each round trip reported to the
+// service's tracer (WithTracer).
+func (s *Service) Ping(ctx context.Context, p peer.ID) <-chan Result {
+	return pingLoop(ctx, s.h, p, s.tracer)
+}
+
+// PingOnce is the package's PingOnce, with the round trip reported to
+// the service's tracer (WithTracer).
+func (s *Service) PingOnce(ctx context.Context, p peer.ID) (time.Duration, error) {
+	return pingOnce(ctx, s.h, p, s.tracer)
+}
+
+// pingLoop is Ping, reporting to t when it is not nil.
+func pingLoop(ctx context.Context, h Host, p peer.ID, t Tracer) <-chan Result {
 	out := make(chan Result)
-	c, err := newClient(ctx, h, p)
+	c, err := newClient(ctx, h, p, t)
 	if err != nil {
 		go func() {
 			select {
@@ -68,7 +85,12 @@ func Ping(ctx context.Context, h Host, p peer.ID) <-chan Result {
 // PingOnce pings p once, on a stream of its own, and returns the
 // round-trip time.
 func PingOnce(ctx context.Context, h Host, p peer.ID) (time.Duration, error) {
-	c, err := newClient(ctx, h, p)
+	return pingOnce(ctx, h, p, nil)
+}
+
+// pingOnce is PingOnce, reporting to t when it is not nil.
+func pingOnce(ctx context.Context, h Host, p peer.ID, t Tracer) (time.Duration, error) {
+	c, err := newClient(ctx, h, p, t)
 	if err != nil {
 		return 0, err
 	}
@@ -85,6 +107,7 @@ func PingOnce(ctx context.Context, h Host, p peer.ID) (time.Duration, error) {
 			// own timer did.
 			err = context.DeadlineExceeded
 		}
+		c.record(0, err)
 		return 0, err
 	}
 	c.record(rtt, nil)
@@ -93,20 +116,21 @@ func PingOnce(ctx context.Context, h Host, p peer.ID) (time.Duration, error) {
 
 // client is the dialing side of one ping stream.
 type client struct {
-	h     Host
-	p     peer.ID
-	s     network.Stream
-	stop  func() bool // stops resetting s when ctx is done
-	rng   *rand.ChaCha8
-	buf   [PayloadSize]byte
-	rbuf  [PayloadSize]byte
-	ok    bool // the last round trip succeeded
-	scope network.StreamScope
+	h      Host
+	p      peer.ID
+	s      network.Stream
+	stop   func() bool // stops resetting s when ctx is done
+	rng    *rand.ChaCha8
+	buf    [PayloadSize]byte
+	rbuf   [PayloadSize]byte
+	ok     bool // the last round trip succeeded
+	scope  network.StreamScope
+	tracer Tracer // nil: none
 }
 
 // newClient opens the stream. The stream is reset as soon as ctx is done,
 // which aborts a round trip in progress.
-func newClient(ctx context.Context, h Host, p peer.ID) (*client, error) {
+func newClient(ctx context.Context, h Host, p peer.ID, t Tracer) (*client, error) {
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "ping"), p, ID)
 	if err != nil {
 		return nil, fmt.Errorf("ping: opening a stream to %s: %w", p, err)
@@ -122,7 +146,7 @@ func newClient(ctx context.Context, h Host, p peer.ID) (*client, error) {
 	}
 	var seed [32]byte
 	crand.Read(seed[:]) // never fails (crypto/rand's documented guarantee)
-	c := &client{h: h, p: p, s: s, rng: rand.NewChaCha8(seed), scope: scope}
+	c := &client{h: h, p: p, s: s, rng: rand.NewChaCha8(seed), scope: scope, tracer: t}
 	c.stop = context.AfterFunc(ctx, func() { s.Reset() })
 	return c, nil
 }
@@ -147,8 +171,12 @@ func (c *client) ping() (time.Duration, error) {
 }
 
 // record gives a successful round-trip time to the peerstore, which
-// keeps their moving average (Peerstore.LatencyEWMA).
+// keeps their moving average (Peerstore.LatencyEWMA), and every outcome
+// to the tracer.
 func (c *client) record(rtt time.Duration, err error) {
+	if c.tracer != nil {
+		c.tracer.RoundTrip(rtt, err)
+	}
 	if err != nil {
 		return
 	}

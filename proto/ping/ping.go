@@ -69,7 +69,8 @@ type Host interface {
 // Service answers pings: it echoes every 32-byte payload it reads until
 // the dialer closes its side of the stream.
 type Service struct {
-	h Host
+	h      Host
+	tracer Tracer // nil: none
 
 	wg sync.WaitGroup // counts handlers running
 
@@ -83,11 +84,14 @@ type Service struct {
 var payloadPool = sync.Pool{New: func() any { return new([PayloadSize]byte) }}
 
 // NewService starts answering pings on h.
-func NewService(h Host) *Service {
+func NewService(h Host, opts ...Option) *Service {
 	s := &Service{
 		h:       h,
 		streams: map[network.Stream]struct{}{},
 		perPeer: map[peer.ID]int{},
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	h.SetStreamHandler(ID, s.handle)
 	return s
@@ -150,7 +154,11 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	defer s.untrack(st, p)
-	if err := serve(st); err != nil {
+	echoes, err := serve(st)
+	if s.tracer != nil {
+		s.tracer.Served(echoes, err)
+	}
+	if err != nil {
 		st.Reset()
 		return
 	}
@@ -158,30 +166,31 @@ func (s *Service) handle(st network.Stream) {
 }
 
 // serve echoes payloads until the dialer closes its side (nil) or
-// something fails.
-func serve(st network.Stream) error {
+// something fails, and returns how many it echoed.
+func serve(st network.Stream) (echoes int, err error) {
 	scope := st.Scope()
 	if err := scope.SetService(ServiceName); err != nil {
-		return err
+		return echoes, err
 	}
 	if err := scope.ReserveMemory(PayloadSize, network.ReservationPriorityAlways); err != nil {
-		return err
+		return echoes, err
 	}
 	defer scope.ReleaseMemory(PayloadSize)
 	buf := payloadPool.Get().(*[PayloadSize]byte)
 	defer payloadPool.Put(buf)
 	for {
 		if err := st.SetDeadline(time.Now().Add(IdleTimeout)); err != nil {
-			return err
+			return echoes, err
 		}
 		if _, err := io.ReadFull(st, buf[:]); err != nil {
 			if err == io.EOF {
-				return nil // closed between payloads: done
+				return echoes, nil // closed between payloads: done
 			}
-			return err
+			return echoes, err
 		}
 		if _, err := st.Write(buf[:]); err != nil {
-			return err
+			return echoes, err
 		}
+		echoes++
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/p2pnet/p2pnet/internal/pbio"
 	"github.com/p2pnet/p2pnet/peer"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -381,72 +382,20 @@ type message interface {
 // WriteMessage writes m prefixed with its length as a varint, in one
 // Write.
 func WriteMessage(w io.Writer, m message) error {
-	body := m.AppendMarshal(make([]byte, 0, 256))
-	if len(body) > MaxMessageSize {
-		return fmt.Errorf("relay: message of %d bytes exceeds %d", len(body), MaxMessageSize)
-	}
-	out := protowire.AppendVarint(make([]byte, 0, len(body)+3), uint64(len(body)))
-	out = append(out, body...)
-	_, err := w.Write(out)
-	return err
+	return malformed(pbio.Write(w, m, MaxMessageSize))
 }
 
 // ReadMessage reads one length-prefixed message into m. It reads no
 // byte beyond the message, so that what follows on the stream (relayed
 // data) stays unread.
 func ReadMessage(r io.Reader, m message) error {
-	n, err := readUvarint(r)
-	if err != nil {
-		return err
-	}
-	if n > MaxMessageSize {
-		return fmt.Errorf("%w: message of %d bytes exceeds %d", ErrMalformed, n, MaxMessageSize)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	return m.Unmarshal(buf)
+	return malformed(pbio.Read(r, m, MaxMessageSize))
 }
 
-// readUvarint reads a varint one byte at a time.
-func readUvarint(r io.Reader) (uint64, error) {
-	var one [1]byte
-	return readUvarintFrom(byteReader{r, one[:]})
-}
-
-type byteReader struct {
-	r   io.Reader
-	buf []byte
-}
-
-func (b byteReader) ReadByte() (byte, error) {
-	if _, err := io.ReadFull(b.r, b.buf); err != nil {
-		return 0, err
+// malformed makes a framing error one of ours.
+func malformed(err error) error {
+	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return b.buf[0], nil
-}
-
-func readUvarintFrom(r io.ByteReader) (uint64, error) {
-	var x uint64
-	for i := 0; i < 10; i++ {
-		c, err := r.ReadByte()
-		if err != nil {
-			if i > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		x |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			if i == 9 && c > 1 {
-				break
-			}
-			return x, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: length prefix overflows", ErrMalformed)
+	return err
 }

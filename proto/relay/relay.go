@@ -171,6 +171,8 @@ type Service struct {
 	limit Limit
 	acl   ACL
 	notif *network.NotifyBundle
+	// tracer is nil unless WithTracer.
+	tracer Tracer
 
 	wg sync.WaitGroup // handlers, copiers and timers running
 
@@ -330,6 +332,9 @@ func (s *Service) handleHop(st network.Stream) {
 // refuse answers a hop request with status and closes the stream.
 func (s *Service) refuse(st network.Stream, status Status, why error) {
 	slog.Debug("relay: hop request refused", "peer", st.Conn().RemotePeer(), "status", status, "err", why)
+	if s.tracer != nil {
+		s.tracer.Refused(status)
+	}
 	if err := WriteMessage(st, &HopMessage{Type: HopStatus, Status: status}); err != nil {
 		st.Reset()
 		return
@@ -401,6 +406,9 @@ func (s *Service) reserve(st network.Stream) {
 		return
 	}
 	st.Close()
+	if s.tracer != nil {
+		s.tracer.ReservationGranted()
+	}
 }
 
 // wireLimit returns the limit to send, nil when there is none.
@@ -710,6 +718,9 @@ type circuit struct {
 	failed  atomic.Bool  // a stream failed
 	stopped sync.Once
 	timer   *time.Timer
+
+	relayed atomic.Int64 // bytes copied, both directions
+	start   time.Time    // set when the service has a tracer
 }
 
 // bufPool holds *[]byte copy buffers of DefaultBufferSize.
@@ -719,6 +730,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, DefaultBufferSize); 
 // which is the hop handler's; the later of the two ends the circuit.
 func (c *circuit) run() {
 	c.pending.Store(2)
+	if t := c.s.tracer; t != nil {
+		c.start = time.Now()
+		t.CircuitOpened()
+	}
 	if c.limit.Duration > 0 {
 		c.s.wg.Add(1)
 		c.timer = time.AfterFunc(time.Duration(c.limit.Duration)*time.Second, func() {
@@ -753,8 +768,9 @@ func (c *circuit) pipe(dst, src network.Stream) {
 	if c.bufSize > len(*bp) {
 		buf = make([]byte, c.bufSize)
 	}
-	_, hit, err := copyLimited(dst, src, buf, int64(c.limit.Data))
+	n, hit, err := copyLimited(dst, src, buf, int64(c.limit.Data))
 	bufPool.Put(bp)
+	c.relayed.Add(n)
 	switch {
 	case hit:
 		c.stop()
@@ -794,6 +810,9 @@ func (c *circuit) end() {
 	c.a.Scope().ReleaseMemory(c.bufSize)
 	c.b.Scope().ReleaseMemory(c.bufSize)
 	c.s.removeCircuit(c.src, c.dest)
+	if t := c.s.tracer; t != nil {
+		t.CircuitClosed(c.relayed.Load(), time.Since(c.start))
+	}
 	c.s.untrack(c.b)
 }
 

@@ -1,7 +1,8 @@
 // Package rcmgrprom exports the figures of an rcmgr.Manager to
 // Prometheus: the use and limits of the system, transient and allowlisted
-// scopes, the number of live scopes of each kind, and the refusals by kind
-// of scope and resource.
+// scopes, the use and limits of every kind of scope (peer, connection,
+// stream, protocol, service, ...), the number of live scopes of each kind,
+// and the refusals by kind of scope and resource.
 //
 // It is a package of its own so that programs that do not use Prometheus
 // do not link it. It may import rcmgr, the Prometheus client library and
@@ -25,6 +26,9 @@ type Collector struct {
 	limit    *prometheus.Desc
 	scopes   *prometheus.Desc
 	refusals *prometheus.Desc
+	kindUse  *prometheus.Desc
+	kindMax  *prometheus.Desc
+	kindLim  *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -38,10 +42,16 @@ var _ prometheus.Collector = (*Collector)(nil)
 //	p2pnet_rcmgr_limit{scope, resource}        the scope's limit (+Inf when unlimited)
 //	p2pnet_rcmgr_scopes{kind}                  live scopes of each kind
 //	p2pnet_rcmgr_refusals_total{kind, resource} refused reservations
+//	p2pnet_rcmgr_kind_use{kind, resource}      what the live scopes of a kind hold together
+//	p2pnet_rcmgr_kind_max_use{kind, resource}  the most one scope of the kind holds
+//	p2pnet_rcmgr_kind_limit{kind, resource}    the tightest limit among them (+Inf when none)
 //
 // where scope is system, transient, allowlisted_system or
 // allowlisted_transient, kind is any rcmgr.ScopeKind, and resource is a
-// field of rcmgr.Limit such as Memory or StreamsInbound.
+// field of rcmgr.Limit such as Memory or StreamsInbound. The kind_*
+// figures come from a Manager.Snapshot, which walks every live scope
+// under the manager's lock: a scrape costs time in proportion to the
+// number of peers, connections and streams (microseconds per thousand).
 func NewCollector(m *rcmgr.Manager) *Collector {
 	return &Collector{
 		m: m,
@@ -57,6 +67,15 @@ func NewCollector(m *rcmgr.Manager) *Collector {
 		refusals: prometheus.NewDesc("p2pnet_rcmgr_refusals_total",
 			"Reservations refused, by the kind of scope that refused and the resource.",
 			[]string{"kind", "resource"}, nil),
+		kindUse: prometheus.NewDesc("p2pnet_rcmgr_kind_use",
+			"Resources held by all live scopes of a kind together: bytes of memory, or a count.",
+			[]string{"kind", "resource"}, nil),
+		kindMax: prometheus.NewDesc("p2pnet_rcmgr_kind_max_use",
+			"The most resources one live scope of a kind holds.",
+			[]string{"kind", "resource"}, nil),
+		kindLim: prometheus.NewDesc("p2pnet_rcmgr_kind_limit",
+			"The tightest limit among the live scopes of a kind (+Inf when unlimited).",
+			[]string{"kind", "resource"}, nil),
 	}
 }
 
@@ -71,6 +90,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.limit
 	ch <- c.scopes
 	ch <- c.refusals
+	ch <- c.kindUse
+	ch <- c.kindMax
+	ch <- c.kindLim
 }
 
 // Collect sends the current figures.
@@ -93,5 +115,53 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range s.Refusals {
 		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(r.Count), r.Kind.String(), r.Resource.FieldName())
+	}
+	c.collectKinds(ch)
+}
+
+// kindFigures is what collectKinds adds up for one kind and resource.
+type kindFigures struct {
+	seen     bool
+	use, max int64
+	limit    float64
+}
+
+// collectKinds sends the use and limits of every kind of scope that has
+// live scopes, top scopes excepted (their own figures are above).
+func (c *Collector) collectKinds(ch chan<- prometheus.Metric) {
+	const numResources = int(rcmgr.ResourceFD) + 1
+	var figs [rcmgr.KindIP + 1][numResources]kindFigures
+	for _, sc := range c.m.Snapshot().Scopes {
+		switch sc.Kind {
+		case rcmgr.KindSystem, rcmgr.KindTransient, rcmgr.KindAllowlistedSystem, rcmgr.KindAllowlistedTransient:
+			continue
+		}
+		if int(sc.Kind) >= len(figs) {
+			continue
+		}
+		for r := rcmgr.ResourceMemory; r <= rcmgr.ResourceFD; r++ {
+			f := &figs[sc.Kind][r]
+			if !f.seen {
+				f.seen, f.limit = true, math.Inf(1)
+			}
+			u := rcmgr.Used(sc.Use, r)
+			f.use += u
+			f.max = max(f.max, u)
+			if sc.Limit != nil && !sc.Limit.IsUnlimited(r) {
+				f.limit = min(f.limit, float64(sc.Limit.Get(r)))
+			}
+		}
+	}
+	for k := range figs {
+		for r := range figs[k] {
+			f := &figs[k][r]
+			if !f.seen {
+				continue
+			}
+			kind, res := rcmgr.ScopeKind(k).String(), rcmgr.Resource(r).FieldName()
+			ch <- prometheus.MustNewConstMetric(c.kindUse, prometheus.GaugeValue, float64(f.use), kind, res)
+			ch <- prometheus.MustNewConstMetric(c.kindMax, prometheus.GaugeValue, float64(f.max), kind, res)
+			ch <- prometheus.MustNewConstMetric(c.kindLim, prometheus.GaugeValue, f.limit, kind, res)
+		}
 	}
 }

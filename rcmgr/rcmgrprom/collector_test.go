@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/p2pnet/p2pnet/network"
+	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/rcmgr"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,5 +79,50 @@ func TestCollector(t *testing.T) {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present: %v), want %v", key, v, ok, want)
 		}
+	}
+}
+
+// TestCollectorKinds checks the figures of the kinds of scope below the
+// top: what their live scopes hold together and at most, and the
+// tightest limit among them.
+func TestCollectorKinds(t *testing.T) {
+	l := rcmgr.UnlimitedLimits()
+	l.PeerDefault.StreamsInbound = 3
+	l.Stream.Memory = 1 << 16
+	m, err := rcmgr.New(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	reg := prometheus.NewPedanticRegistry()
+	if err := Register(reg, m); err != nil {
+		t.Fatal(err)
+	}
+	for i, size := range []int{1000, 3000} {
+		s, err := m.OpenStream(peer.ID([]byte{0, 2, 1, byte(i)}), network.DirInbound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Done()
+		if err := s.ReserveMemory(size, network.ReservationPriorityAlways); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := gather(t, reg)
+	for key, want := range map[string]float64{
+		"p2pnet_rcmgr_kind_use,kind=stream,resource=Memory":           4000,
+		"p2pnet_rcmgr_kind_max_use,kind=stream,resource=Memory":       3000,
+		"p2pnet_rcmgr_kind_limit,kind=stream,resource=Memory":         1 << 16,
+		"p2pnet_rcmgr_kind_use,kind=peer,resource=StreamsInbound":     2,
+		"p2pnet_rcmgr_kind_max_use,kind=peer,resource=StreamsInbound": 1,
+		"p2pnet_rcmgr_kind_limit,kind=peer,resource=StreamsInbound":   3,
+		"p2pnet_rcmgr_kind_limit,kind=peer,resource=Conns":            math.Inf(1),
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present: %v), want %v", key, v, ok, want)
+		}
+	}
+	if _, ok := got["p2pnet_rcmgr_kind_use,kind=system,resource=Memory"]; ok {
+		t.Error("top scopes are repeated as a kind")
 	}
 }

@@ -32,13 +32,31 @@ const (
 const (
 	// smallReadSize is the inline read buffer of a Conn. An idle
 	// connection waits on it, so it holds no pooled buffer; small
-	// messages never need more.
-	smallReadSize = 2048
+	// messages (a multiplexer's control frames, short requests) never
+	// need more. Every idle connection carries it: it is kept small.
+	smallReadSize = 1024
 
-	// bigBufSize is the size of the pooled buffers used for reading
-	// large messages and for batching frames into one write: four full
-	// frames, 256 KiB.
-	bigBufSize = 4 * maxFrameSize
+	// frameReadSize is the size of the pooled buffers for reading a
+	// message that does not fit the inline buffer but is not part of a
+	// bulk transfer: one full frame.
+	frameReadSize = maxFrameSize
+
+	// bulkMessage: a message at least this large is read into a big
+	// buffer, as part of a bulk transfer.
+	bulkMessage = 16 << 10
+
+	// maxBatchFrames is the most messages one Write seals into one
+	// buffer for one write to the connection: 17 full frames, a little
+	// over 1 MiB of plaintext, so that a Write of up to 1 MiB is one
+	// system call, without a short write of its own after it.
+	maxBatchFrames = 17
+
+	// bigBufSize is the size of the pooled buffers for large writes and
+	// for reading large messages: a whole batch, so that a bulk transfer
+	// reads about as much per system call as was written with one (and a
+	// reader that goes back to its inline buffer after draining the
+	// pooled one does so about once per batch).
+	bigBufSize = maxBatchFrames * maxFrameSize
 
 	// smallWriteSize is the size of pooled buffers for short writes.
 	smallWriteSize = 4096
@@ -47,6 +65,10 @@ const (
 var (
 	bigBufPool = sync.Pool{New: func() any {
 		b := make([]byte, bigBufSize)
+		return &b
+	}}
+	frameReadPool = sync.Pool{New: func() any {
+		b := make([]byte, frameReadSize)
 		return &b
 	}}
 	smallWriteBufPool = sync.Pool{New: func() any {
@@ -61,8 +83,8 @@ var (
 //
 // Read decrypts into the caller's buffer when a whole message fits and
 // keeps the rest of a message for later reads. Write cuts data into
-// messages of at most 65519 bytes of plaintext and sends up to four of
-// them per write to the underlying connection.
+// messages of at most 65519 bytes of plaintext and sends up to seventeen
+// of them (a little over 1 MiB) per write to the underlying connection.
 //
 // A message that fails authentication ends reading for good: every later
 // Read returns the same error. A failed write ends writing for good, since
@@ -78,12 +100,13 @@ type Conn struct {
 	dec      cipher.AEAD
 	rn       uint64 // nonce of the next message to decrypt
 	rnonce   [chacha20poly1305.NonceSize]byte
-	rbuf     []byte  // c.small[:] or *c.big
-	big      *[]byte // pooled read buffer while a large message is being read
-	rpos     int     // start of the buffered bytes not yet consumed
-	rend     int     // end of the buffered bytes
-	pending  []byte  // plaintext decrypted in rbuf, not yet returned
-	rerr     error   // sticky error of the read side
+	rbuf     []byte     // c.small[:] or *c.big
+	big      *[]byte    // pooled read buffer while a large message is being read
+	bigPool  *sync.Pool // big's pool
+	rpos     int        // start of the buffered bytes not yet consumed
+	rend     int        // end of the buffered bytes
+	pending  []byte     // plaintext decrypted in rbuf, not yet returned
+	rerr     error      // sticky error of the read side
 	smallBuf [smallReadSize]byte
 
 	wmu    sync.Mutex // guards the following write state
@@ -235,10 +258,16 @@ func (c *Conn) fillLocked(need int) error {
 // in the buffer.
 func (c *Conn) makeRoomLocked(need int) {
 	if need > len(c.rbuf) {
-		bp := bigBufPool.Get().(*[]byte)
+		pool := &frameReadPool
+		if need >= bulkMessage {
+			pool = &bigBufPool
+		}
+		// Only the inline buffer can be too small: a pooled one holds
+		// a whole frame.
+		bp := pool.Get().(*[]byte)
 		c.rend = copy(*bp, c.rbuf[c.rpos:c.rend])
 		c.rpos = 0
-		c.rbuf, c.big = *bp, bp
+		c.rbuf, c.big, c.bigPool = *bp, bp, pool
 		return
 	}
 	c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
@@ -254,8 +283,8 @@ func (c *Conn) releaseBufLocked() {
 	}
 	c.rpos, c.rend = 0, 0
 	if c.big != nil {
-		bigBufPool.Put(c.big)
-		c.big = nil
+		c.bigPool.Put(c.big)
+		c.big, c.bigPool = nil, nil
 		c.rbuf = c.smallBuf[:]
 	}
 }
@@ -287,16 +316,19 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer pool.Put(bp)
 	buf := *bp
 
+	// Batches of maxBatchFrames messages, the last one holding the
+	// rest: a Write of up to about 1 MiB is a single write, with no
+	// short write after it.
 	written := 0
 	for written < len(p) {
 		batchStart := written
 		out := buf[:0]
-		for written < len(p) {
-			chunk := min(len(p)-written, maxPlaintextSize)
-			start := len(out)
-			if start+lengthPrefixSize+chunk+tagSize > len(buf) {
+		for range maxBatchFrames {
+			if written == len(p) {
 				break
 			}
+			chunk := min(len(p)-written, maxPlaintextSize)
+			start := len(out)
 			binary.LittleEndian.PutUint64(c.wnonce[4:], c.wn)
 			c.wn++
 			out = c.enc.Seal(out[:start+lengthPrefixSize], c.wnonce[:], p[written:written+chunk], nil)

@@ -138,7 +138,7 @@ func TestTransfer100MiB(t *testing.T) {
 // over both connection types.
 func TestWriteReadSizes(t *testing.T) {
 	sizes := []int{1, 2, 15, 16, 17, 1000, maxPlaintextSize - 1, maxPlaintextSize, maxPlaintextSize + 1,
-		2*maxPlaintextSize + 5, smallReadSize, bigBufSize, bigBufSize + 1, 3 * bigBufSize}
+		2*maxPlaintextSize + 5, smallReadSize, 256 << 10, bigBufSize - 1, bigBufSize, bigBufSize + 1, 2*bigBufSize + 3}
 	for _, pair := range connPairs {
 		t.Run(pair.name, func(t *testing.T) {
 			out, in := securePair(t, pair, newTransport(t, ic.Ed25519), newTransport(t, ic.Ed25519))

@@ -111,6 +111,9 @@ func (t *Transport) runHandshake(raw net.Conn, expected peer.ID, initiator bool)
 		if remote, err = checkPayload(payloadMsg, hs.PeerStatic(), expected, true); err != nil {
 			return nil, err
 		}
+		if err := t.checkCertHashes(remote.certHashes); err != nil { // webtransport.go
+			return nil, err
+		}
 		if cs1, cs2, err = c.writeHandshakeMessage(hs, t.payload); err != nil {
 			return nil, fmt.Errorf("noise: handshake: sending message 3: %w", err)
 		}
@@ -192,9 +195,10 @@ func (c *Conn) readHandshakeMessage(hs *noise.HandshakeState) (payload []byte, c
 
 // remoteIdentity is what the remote's handshake payload proved.
 type remoteIdentity struct {
-	id     peer.ID
-	key    ic.PubKey
-	muxers []protocol.ID
+	id         peer.ID
+	key        ic.PubKey
+	muxers     []protocol.ID
+	certHashes [][]byte // WebTransport certificate hashes, aliasing the payload
 }
 
 // checkPayload decodes the remote's handshake payload, verifies its
@@ -223,7 +227,7 @@ func checkPayload(msg, remoteStatic []byte, expected peer.ID, check bool) (remot
 	if check && id != expected {
 		return remoteIdentity{}, &sec.MismatchError{Expected: expected, Actual: id}
 	}
-	r := remoteIdentity{id: id, key: key}
+	r := remoteIdentity{id: id, key: key, certHashes: p.certHashes}
 	if len(p.muxers) <= maxRemoteMuxers {
 		r.muxers = protocol.ConvertFromStrings(p.muxers)
 	}

@@ -16,6 +16,11 @@
 // spec says such a handshake must fail; we do what go-libp2p does, so that
 // peers with disjoint lists can still connect.
 //
+// WebTransport runs the handshake in a session's first stream with the
+// server's certificate hashes in the payload's extensions; WithCertHashes
+// and WithWantedCertHashes make the transports of its two sides
+// (webtransport.go).
+//
 // The package is handed the multiplexer protocol IDs to offer; it never
 // imports a multiplexer. It may import sec, network, peer, crypto, protocol,
 // github.com/flynn/noise, golang.org/x/crypto, protowire and the standard
@@ -92,6 +97,9 @@ type Transport struct {
 	muxers  []protocol.ID
 	static  noise.DHKey
 	payload []byte // our encoded handshake payload, the same for both roles
+	// wantCertHashes, when not nil, are the WebTransport certificate
+	// hashes the responder must list (webtransport.go).
+	wantCertHashes [][]byte
 }
 
 var _ sec.Transport = (*Transport)(nil)

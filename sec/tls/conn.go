@@ -16,6 +16,7 @@ import (
 // wraps, it is safe for concurrent use.
 type Conn struct {
 	tls        *stdtls.Conn
+	raw        *recordConn // under tls: groups a Write's records into one socket write
 	localPeer  peer.ID
 	remotePeer peer.ID
 	remoteKey  ic.PubKey
@@ -27,8 +28,17 @@ var _ sec.Conn = (*Conn)(nil)
 // Read reads decrypted application data.
 func (c *Conn) Read(b []byte) (int, error) { return c.tls.Read(b) }
 
-// Write encrypts and writes b.
-func (c *Conn) Write(b []byte) (int, error) { return c.tls.Write(b) }
+// Write encrypts and writes b. Its records go to the socket together, in
+// writes of up to 256 KiB, rather than one system call per 16 KiB record.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.raw.begin()
+	n, err := c.tls.Write(b)
+	if ferr := c.raw.end(); err == nil && ferr != nil {
+		// crypto/tls handed the records over; writing them failed.
+		return 0, ferr
+	}
+	return n, err
+}
 
 // Close sends a TLS close_notify alert, giving it at most five seconds,
 // and closes the underlying connection.

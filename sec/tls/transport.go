@@ -96,10 +96,11 @@ func (t *Transport) handshake(ctx context.Context, raw net.Conn, remote peer.ID,
 	cfg := t.identity.config(remote, t.protos, func(k ic.PubKey, id peer.ID) {
 		conn.remoteKey, conn.remotePeer = k, id
 	})
+	conn.raw = newRecordConn(raw)
 	if server {
-		conn.tls = stdtls.Server(raw, cfg)
+		conn.tls = stdtls.Server(conn.raw, cfg)
 	} else {
-		conn.tls = stdtls.Client(raw, cfg)
+		conn.tls = stdtls.Client(conn.raw, cfg)
 	}
 	// On cancellation HandshakeContext closes raw and returns ctx.Err().
 	if err := conn.tls.HandshakeContext(ctx); err != nil {

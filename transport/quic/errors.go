@@ -40,6 +40,10 @@ var ErrHolePunchInProgress = errors.New("quic: already hole punching to that pee
 // no connection from the peer within HolePunchTimeout.
 var ErrHolePunchTimeout = errors.New("quic: hole punch: no connection from the peer in time")
 
+// ErrNoALPN is why an inbound handshake fails whose client offers no
+// application protocol (ALPN) that a listener on the socket serves.
+var ErrNoALPN = errors.New("quic: no listener for the protocols the client offers")
+
 // ErrNoRemoteKey is returned when a handshake finished without the peer's
 // certificate having been verified. It means a bug, in crypto/tls,
 // quic-go or here.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/p2pnet/p2pnet/network"
 
@@ -93,12 +94,12 @@ func (t *Transport) verifySourceAddress(net.Addr) bool {
 // scope is opened for good when the handshake completes, see
 // Listener.setUp), and prepares the TLS configuration of the handshake.
 // The handshake stops counting when it completes or the connection ends.
-func (t *Transport) connContext(ctx context.Context, info *quicgo.ClientInfo) (context.Context, error) {
+func (t *Transport) connContext(ctx context.Context, ep *endpoint, info *quicgo.ClientInfo) (context.Context, error) {
 	if !t.beginHandshake(info.AddrVerified) {
 		t.refusedBudget.Add(1)
 		return ctx, errHandshakeBudget
 	}
-	st := &connState{t: t, verified: info.AddrVerified}
+	st := &connState{t: t, ep: ep, verified: info.AddrVerified, start: time.Now()}
 	st.handshaking.Store(true)
 	raddr, err := quicMultiaddr(info.RemoteAddr)
 	if err != nil {

@@ -36,7 +36,7 @@ func (t *Transport) holePunch(ctx context.Context, ua *net.UDPAddr, family int, 
 		t.mu.Unlock()
 		return nil, ErrTransportClosed
 	}
-	ep := t.listeningEndpointLocked(family, ua.IP)
+	ep := t.listeningEndpointLocked(family, ua.IP, true)
 	if ep == nil {
 		t.mu.Unlock()
 		return nil, ErrNoListener

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
+	p2ptls "github.com/p2pnet/p2pnet/sec/tls"
 	"github.com/p2pnet/p2pnet/transport"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -20,19 +22,18 @@ import (
 // Listener accepts QUIC connections on one UDP socket. It implements
 // transport.Listener; Accept returns *Conn values.
 //
-// One goroutine takes each connection whose handshake completed, opens
-// its scope in the resource manager and sets its peer, and hands it to a
-// hole-punching Dial waiting for it, or else to Accept.
+// The socket's accept loop (see acceptor) takes each connection whose
+// handshake completed with ALPN "libp2p", opens its scope in the resource
+// manager and sets its peer, and hands it to a hole-punching Dial
+// waiting for it, or else to Accept.
 type Listener struct {
 	t     *Transport
 	ep    *endpoint
-	ql    *quicgo.Listener
+	acc   *acceptor
 	maddr ma.Multiaddr
 
 	conns     chan *Conn    // from the accept loop to Accept
 	closing   chan struct{} // closed by Close
-	done      chan struct{} // closed when the accept loop returns
-	err       error         // why the accept loop returned; written before done is closed
 	closeOnce sync.Once
 }
 
@@ -44,22 +45,60 @@ func newListener(t *Transport, ep *endpoint) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ql, err := ep.qt.Listen(t.serverTLS, t.config)
+	acc, err := t.startAcceptor(ep)
 	if err != nil {
 		return nil, err
 	}
 	l := &Listener{
 		t:       t,
 		ep:      ep,
-		ql:      ql,
+		acc:     acc,
 		maddr:   maddr,
 		conns:   make(chan *Conn),
 		closing: make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 	t.setListener(ep, l)
-	go l.acceptLoop()
 	return l, nil
+}
+
+// acceptor runs the quic-go listener of a socket and hands each
+// connection whose handshake completed to the listener of the protocol
+// it negotiated.
+type acceptor struct {
+	ql   *quicgo.Listener
+	done chan struct{} // closed when run returns
+	err  error         // why run returned; written before done is closed
+}
+
+// run takes the connections quic-go established until the quic-go
+// listener closes.
+func (a *acceptor) run(t *Transport, ep *endpoint) {
+	defer close(a.done)
+	for {
+		qc, err := a.ql.Accept(context.Background())
+		if err != nil {
+			a.err = fmt.Errorf("quic listener %s: %w", ep.laddr, err)
+			return
+		}
+		alpn := qc.ConnectionState().TLS.NegotiatedProtocol
+		t.mu.Lock()
+		l, svc := ep.listener, ep.services[alpn]
+		t.mu.Unlock()
+		switch {
+		case alpn == p2ptls.ALPN && l != nil:
+			l.handle(qc)
+		case alpn != p2ptls.ALPN && svc != nil:
+			svc.handle(qc)
+		default: // its listener closed during the handshake
+			qc.CloseWithError(codeNoError, "")
+		}
+	}
+}
+
+// close stops the quic-go listener and waits for run to return.
+func (a *acceptor) close() {
+	a.ql.Close() // never fails
+	<-a.done
 }
 
 // Accept waits for the next inbound connection. It fails with
@@ -76,30 +115,22 @@ func (l *Listener) Accept() (transport.CapableConn, error) {
 		return c, nil
 	case <-l.closing:
 		return nil, ErrListenerClosed
-	case <-l.done:
-		return nil, l.err
+	case <-l.acc.done:
+		return nil, l.acc.err
 	}
 }
 
-// acceptLoop takes the connections quic-go established until the
-// listener closes.
-func (l *Listener) acceptLoop() {
-	defer close(l.done)
-	for {
-		qc, err := l.ql.Accept(context.Background())
-		if err != nil {
-			l.err = fmt.Errorf("quic listener %s: %w", l.maddr, err)
-			return
-		}
-		c := l.setUp(qc)
-		if c == nil || l.t.deliverPunched(c) {
-			continue
-		}
-		select {
-		case l.conns <- c:
-		case <-l.closing:
-			c.Close()
-		}
+// handle sets up a connection the accept loop took and hands it to a
+// hole-punching Dial or to Accept.
+func (l *Listener) handle(qc *quicgo.Conn) {
+	c := l.setUp(qc)
+	if c == nil || l.t.deliverPunched(c) {
+		return
+	}
+	select {
+	case l.conns <- c:
+	case <-l.closing:
+		c.Close()
 	}
 }
 
@@ -114,6 +145,9 @@ func (l *Listener) setUp(qc *quicgo.Conn) *Conn {
 	}
 	st.endHandshake()
 	c, err := l.wrap(qc, st)
+	if t := l.t.tracer; t != nil {
+		t.Handshake(network.DirInbound, Name, time.Since(st.start), err)
+	}
 	if err != nil {
 		if errors.Is(err, network.ErrResourceLimitExceeded) {
 			l.t.refusedLimits.Add(1)
@@ -177,12 +211,11 @@ func (l *Listener) wrap(qc *quicgo.Conn, st *connState) (*Conn, error) {
 
 // Close stops listening: handshakes in progress are refused, and
 // connections established but not yet accepted are closed. Connections
-// already accepted stay open, and the socket with them.
+// already accepted stay open, and the socket with them (and with a
+// ServiceListener sharing it).
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)
-		l.ql.Close() // never fails
-		<-l.done
 		l.t.stopListening(l.ep)
 	})
 	return nil

@@ -3,6 +3,7 @@ package quic
 import (
 	"fmt"
 	"github.com/p2pnet/p2pnet/connmgr"
+	"github.com/p2pnet/p2pnet/transport"
 	"time"
 )
 
@@ -72,6 +73,7 @@ type options struct {
 	retryThreshold   int
 	maxHandshakes    int
 	gater            connmgr.ConnectionGater
+	tracer           transport.HandshakeTracer
 }
 
 func defaultOptions() options {
@@ -176,6 +178,16 @@ func WithMaxHandshakes(n int) Option {
 func WithConnectionGater(g connmgr.ConnectionGater) Option {
 	return func(o *options) error {
 		o.gater = g
+		return nil
+	}
+}
+
+// WithHandshakeTracer tells t of every handshake: dialed ones (hole
+// punches aside, whose time is the peer's to choose), and inbound ones
+// that completed, timed from their first packet. Default: none.
+func WithHandshakeTracer(t transport.HandshakeTracer) Option {
+	return func(o *options) error {
+		o.tracer = t
 		return nil
 	}
 }

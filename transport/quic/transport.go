@@ -14,6 +14,14 @@
 // use and closed by Transport.Close. A listening socket outlives its
 // Listener while connections still use it.
 //
+// Other protocols over QUIC. A ServiceListener (see ListenService) serves
+// another application protocol, told apart by TLS ALPN, on the socket of
+// the Listener of the same address: WebTransport ("h3", in
+// transport/webtransport) shares a port with libp2p's QUIC ("libp2p")
+// that way, one quic-go listener handing each connection to the
+// listener of the protocol it negotiated. DialService dials such a
+// protocol from the socket a Dial would use.
+//
 // Resource accounting. A dial opens an outbound connection scope before
 // any packet is sent and sets its peer before the handshake (the peer is
 // known; a refusal costs no handshake).
@@ -63,8 +71,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2pnet/p2pnet/connmgr"
 	ic "github.com/p2pnet/p2pnet/crypto"
@@ -101,17 +111,22 @@ type Transport struct {
 	identity  *p2ptls.Identity
 	rcmgr     network.ResourceManager
 	config    *quicgo.Config // for both directions
-	serverTLS *stdtls.Config // hands each handshake its own config
-	resetKey  quicgo.StatelessResetKey
-	tokenKey  quicgo.TokenGeneratorKey
-	done      chan struct{} // closed by Close
+	// serviceConfig is config with what HTTP/3 and WebTransport need,
+	// for the connections of ServiceListener and DialService, and for
+	// every inbound connection on a socket a ServiceListener shares.
+	serviceConfig *quicgo.Config
+	serverTLS     *stdtls.Config // hands each handshake its own config
+	resetKey      quicgo.StatelessResetKey
+	tokenKey      quicgo.TokenGeneratorKey
+	done          chan struct{} // closed by Close
 
 	// Inbound handshakes: the limits, and the counts of HandshakeStats.
-	gater          connmgr.ConnectionGater // nil: none
-	retryThreshold int64                   // unverified handshakes in progress that make new clients prove their address
-	maxHandshakes  int64                   // inbound handshakes in progress at most
-	handshakes     atomic.Int64            // in progress
-	unverified     atomic.Int64            // of handshakes, those from addresses not validated when they began
+	gater          connmgr.ConnectionGater   // nil: none
+	tracer         transport.HandshakeTracer // nil: none
+	retryThreshold int64                     // unverified handshakes in progress that make new clients prove their address
+	maxHandshakes  int64                     // inbound handshakes in progress at most
+	handshakes     atomic.Int64              // in progress
+	unverified     atomic.Int64              // of handshakes, those from addresses not validated when they began
 	retries        atomic.Uint64
 	refusedBudget  atomic.Uint64
 	refusedLimits  atomic.Uint64
@@ -157,6 +172,7 @@ func New(priv ic.PrivKey, rcmgr network.ResourceManager, opts ...Option) (*Trans
 		done:           make(chan struct{}),
 		punches:        map[punchKey]chan *Conn{},
 		gater:          o.gater,
+		tracer:         o.tracer,
 		retryThreshold: int64(o.retryThreshold),
 		maxHandshakes:  int64(o.maxHandshakes),
 	}
@@ -176,6 +192,11 @@ func New(priv ic.PrivKey, rcmgr network.ResourceManager, opts ...Option) (*Trans
 		MaxIncomingStreams:             o.maxStreams,
 		MaxIncomingUniStreams:          -1, // libp2p uses none
 	}
+	t.serviceConfig = t.config.Clone()
+	t.serviceConfig.EnableDatagrams = true
+	t.serviceConfig.EnableStreamResetPartialDelivery = true
+	// HTTP/3's control and QPACK streams, and a few more.
+	t.serviceConfig.MaxIncomingUniStreams = maxServiceUniStreams
 	t.serverTLS = &stdtls.Config{
 		GetConfigForClient: tlsConfigForClient,
 		// No resumption: every handshake proves the peer's identity
@@ -250,7 +271,11 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 		return nil, fmt.Errorf("quic dial %s: %w", raddr, err)
 	}
 	st := &connState{t: t, scope: scope}
+	start := time.Now()
 	c, err := t.dial(ctx, ua, family, raddr, p, st)
+	if t.tracer != nil {
+		t.tracer.Handshake(network.DirOutbound, Name, time.Since(start), err)
+	}
 	if err != nil {
 		st.release()
 		return nil, fmt.Errorf("quic dial %s: %w", raddr, remoteRefusal(err))
@@ -318,13 +343,15 @@ func (t *Transport) dial(ctx context.Context, ua *net.UDPAddr, family int, raddr
 // (a UDP port is not shared: SO_REUSEPORT would split the packets of one
 // connection between the sockets), except that an address whose listener
 // was closed while its connections live on is listened on again through
-// the same socket.
+// the same socket. A ServiceListener (WebTransport) of the same IP and
+// port shares the socket; with port 0, Listen takes the socket of a
+// ServiceListener of the same IP that has no libp2p Listener yet.
 func (t *Transport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
 	ua, family, err := udpAddr(laddr)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := t.listenEndpoint(ua, family)
+	ep, err := t.listenEndpoint(ua, family, p2ptls.ALPN)
 	if err != nil {
 		return nil, fmt.Errorf("quic listen %s: %w", laddr, err)
 	}
@@ -369,6 +396,7 @@ type connStateKey struct{}
 // its handshake and its place in the handshake counts.
 type connState struct {
 	t    *Transport
+	ep   *endpoint // inbound only: the socket it arrived on
 	once sync.Once // ends scope
 
 	mu sync.Mutex // guards the following
@@ -378,6 +406,7 @@ type connState struct {
 	ended bool // release was called
 
 	// Inbound only; set before the handshake starts, read-only after.
+	start       time.Time // the first packet
 	tlsConf     *stdtls.Config
 	keys        <-chan ic.PubKey
 	verified    bool        // the client's address was validated before the handshake began
@@ -424,14 +453,33 @@ func (s *connState) endHandshake() {
 	}
 }
 
-// tlsConfigForClient returns the configuration connContext prepared for
-// the handshake of hello's connection.
+// tlsConfigForClient returns the configuration of the handshake of
+// hello's connection: the libp2p one connContext prepared when the client
+// offers ALPN "libp2p" and the socket has a libp2p Listener, or else
+// that of the ServiceListener of the first ALPN offered that has one.
 func tlsConfigForClient(hello *stdtls.ClientHelloInfo) (*stdtls.Config, error) {
 	st, _ := hello.Context().Value(connStateKey{}).(*connState)
-	if st == nil || st.tlsConf == nil { // connContext runs for every inbound connection
+	if st == nil || st.tlsConf == nil || st.ep == nil { // connContext runs for every inbound connection
 		return nil, errors.New("quic: no handshake state for the connection")
 	}
-	return st.tlsConf, nil
+	st.t.mu.Lock()
+	libp2p := st.ep.listener != nil
+	services := st.ep.services
+	var svc *ServiceListener
+	for _, p := range hello.SupportedProtos {
+		if s := services[p]; s != nil && p != p2ptls.ALPN {
+			svc = s
+			break
+		}
+	}
+	st.t.mu.Unlock()
+	if libp2p && slices.Contains(hello.SupportedProtos, p2ptls.ALPN) {
+		return st.tlsConf, nil
+	}
+	if svc != nil {
+		return svc.tlsConfig(hello)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrNoALPN, hello.SupportedProtos)
 }
 
 // allowWindowIncrease reserves the growth of a connection's receive

@@ -4,6 +4,7 @@
 //
 //	golabnode listen --listen MADDR --relay MADDR ...    {"type":"circuit"}, {"type":"holepunch"}...
 //	golabnode ping   --listen MADDR [--wait D] CIRCUIT   {"type":"relayed"}, then {"type":"direct"} or {"type":"nodirect"}
+//	golabnode autonat-v1 --listen MADDR                    {"type":"listen"}: serves AutoNAT v1 (see runAutoNATv1)
 //
 // --public-cidr CIDR (repeatable) marks a range public for hole punching.
 //
@@ -76,6 +77,13 @@ func main() {
 	fs.Parse(os.Args[2:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if os.Args[1] == "autonat-v1" {
+		if err := runAutoNATv1(ctx, listen); err != nil {
+			fmt.Fprintln(os.Stderr, "golabnode:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1], listen, relays, cidrs, *wait, fs.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "golabnode:", err)
 		os.Exit(1)

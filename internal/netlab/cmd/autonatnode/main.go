@@ -1,7 +1,8 @@
 // Command autonatnode is a p2pnet host for the namespace lab's AutoNAT
-// scenario, built by the tests with go build. It serves AutoNAT v2 (its
-// dial backs from a second host of another identity) and runs the v2
-// client on its listen addresses and the addresses identify observes,
+// scenarios, built by the tests with go build. It serves AutoNAT v2 and
+// v1 (its dial backs from a second host of another identity) and runs
+// the client (v2, or v1 with a peer that serves only v1) on its listen
+// addresses and the addresses identify observes,
 // reporting on standard output in JSON lines with a "type":
 //
 //	autonatnode --listen MADDR [--connect MADDR] [--public-cidr CIDR]...
