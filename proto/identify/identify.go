@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ic "github.com/p2pnet/p2pnet/crypto"
@@ -319,22 +320,44 @@ func (s *Service) Push() {
 	}
 }
 
-// pushLoop runs push rounds until Close.
+// Retries of failed pushes: the first comes pushRetryMin after the
+// round that failed, each later one twice as late, at most pushRetryMax.
+const (
+	pushRetryMin = time.Second
+	pushRetryMax = time.Minute
+)
+
+// pushLoop runs push rounds until Close: when asked (Push), and again
+// after a round in which a push to a connection still open failed (a
+// reset under load, a timeout), so that no peer keeps a stale view until
+// the next change.
 func (s *Service) pushLoop() {
 	defer s.wg.Done()
+	retry := time.NewTimer(0)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := pushRetryMin
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.pushTrigger:
-			s.pushAll()
+		case <-retry.C:
+		}
+		if s.pushAll() {
+			retry.Reset(backoff)
+			backoff = min(2*backoff, pushRetryMax)
+		} else {
+			retry.Stop()
+			backoff = pushRetryMin
 		}
 	}
 }
 
 // pushAll pushes the current snapshot to each connection that has not
-// had it, and waits for the pushes to end.
-func (s *Service) pushAll() {
+// had it, waits for the pushes to end, and reports whether one failed on
+// a connection that is still open.
+func (s *Service) pushAll() (failed bool) {
 	snap := s.currentSnapshot(false)
 	s.mu.Lock()
 	var conns []network.Conn
@@ -347,18 +370,22 @@ func (s *Service) pushAll() {
 
 	sem := make(chan struct{}, maxPushConcurrency)
 	var wg sync.WaitGroup
+	var failures atomic.Int32
 	for _, c := range conns {
 		select {
 		case sem <- struct{}{}:
 		case <-s.ctx.Done():
 			wg.Wait()
-			return
+			return false
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			err := s.pushTo(c, snap)
 			if err != nil {
 				slog.Debug("identify push failed", "peer", c.RemotePeer(), "err", err)
+				if s.retriable(c) {
+					failures.Add(1)
+				}
 			}
 			if t := s.cfg.tracer; t != nil {
 				t.PushSent(err)
@@ -366,6 +393,19 @@ func (s *Service) pushAll() {
 		})
 	}
 	wg.Wait()
+	return failures.Load() > 0
+}
+
+// retriable reports whether a push to c that failed is worth another
+// round: c is still open, and its peer did not refuse identify/push.
+func (s *Service) retriable(c network.Conn) bool {
+	if c.IsClosed() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.conns[c]
+	return ok && e.push != pushUnsupported
 }
 
 // pushTo sends snap to the peer of c.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -668,6 +669,49 @@ func TestOwnMessageWithoutKey(t *testing.T) {
 		m := sb.ownMessage(ba, sb.currentSnapshot(false))
 		if m.has(hasPublicKey) {
 			t.Error("a public key sent though the peerstore has none")
+		}
+	})
+}
+
+// TestPushRetriedAfterFailure: a push that fails on a connection still
+// open (a's end resets it) is sent again pushRetryMin later, and then
+// a knows b's new addresses; nothing more is sent once it got through.
+func TestPushRetriedAfterFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, sa := newNode(t, "a")
+		b, sb := newNode(t, "b")
+		b.SetAddrs("/ip4/127.0.0.1/tcp/1")
+		ab, ba := connect(a, b, addrA, addrB)
+		<-sa.IdentifyWait(ab)
+		synctest.Wait()
+		var pushes atomic.Int32
+		a.SetStreamHandler(IDPush, func(s network.Stream) {
+			if pushes.Add(1) == 1 {
+				s.Reset()
+				return
+			}
+			sa.handlePush(s)
+		})
+		b.SetAddrs("/ip4/127.0.0.1/tcp/2")
+		sb.Push()
+		synctest.Wait()
+		if n := pushes.Load(); n != 1 {
+			t.Fatalf("%d pushes before the retry, want 1", n)
+		}
+		checkKnows(t, a, b, "agent/b", addrs("/ip4/127.0.0.1/tcp/1"))
+		time.Sleep(pushRetryMin - time.Nanosecond)
+		synctest.Wait()
+		if n := pushes.Load(); n != 1 {
+			t.Fatalf("retried after %v, before pushRetryMin", pushRetryMin-time.Nanosecond)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		checkKnows(t, a, b, "agent/b", addrs("/ip4/127.0.0.1/tcp/2"))
+		opened := ba.Opened()
+		time.Sleep(10 * pushRetryMax)
+		synctest.Wait()
+		if n := ba.Opened(); n != opened || pushes.Load() != 2 {
+			t.Fatalf("%d more streams and %d pushes after the retry went through", n-opened, pushes.Load())
 		}
 	})
 }
