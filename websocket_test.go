@@ -2,21 +2,16 @@ package p2pnet_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/testcert"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/ping"
 	"github.com/p2pnet/p2pnet/transport/websocket"
@@ -84,7 +79,7 @@ func TestWebSocket(t *testing.T) {
 // option, listening on /tls/ws fails, and so does WebSocketTLS without a
 // certificate.
 func TestWebSocketTLS(t *testing.T) {
-	roots, cert := testCertificate(t, "localhost")
+	roots, cert := testcert.Server(t, "localhost")
 	b := wsHost(t, []string{"/ip4/127.0.0.1/tcp/0/tls/ws"}, p2pnet.WebSocketTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	a := newHost(t, p2pnet.WebSocketOptions(websocket.WithDialTLSConfig(&tls.Config{RootCAs: roots})))
 	port, _ := b.Addrs()[0].ValueForProtocol(ma.P_TCP)
@@ -109,42 +104,4 @@ func TestWebSocketTLS(t *testing.T) {
 	if _, err := p2pnet.New(p2pnet.WebSocketTLS(&tls.Config{})); err == nil {
 		t.Error("WebSocketTLS without a certificate was accepted")
 	}
-}
-
-// testCertificate makes a certificate authority and a server certificate
-// it signed for name and 127.0.0.1.
-func testCertificate(t *testing.T, name string) (*x509.CertPool, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "p2pnet test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

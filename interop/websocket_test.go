@@ -2,21 +2,16 @@ package interop
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/testcert"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/ping"
@@ -117,51 +112,13 @@ func goWSHost(t *testing.T, security, listen string, serverTLS, clientTLS *tls.C
 	return h
 }
 
-// wsCertificate makes a certificate authority and a certificate it signed
-// for localhost and 127.0.0.1.
-func wsCertificate(t *testing.T) (*x509.CertPool, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "p2pnet interop CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestWebSocketGoLibp2p: a go-libp2p host and a p2pnet host over /ws and
 // /tls/ws, each security protocol, both directions: the connection is a
 // WebSocket one on both sides; identify both ways (agent, protocols, the
 // WebSocket listen address); ping both ways; 1 MiB echoed both ways with
 // a sha256 checksum.
 func TestWebSocketGoLibp2p(t *testing.T) {
-	roots, cert := wsCertificate(t)
+	roots, cert := testcert.Server(t, "localhost")
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
 	clientTLS := &tls.Config{RootCAs: roots}
 	for _, listen := range []string{"/ip4/127.0.0.1/tcp/0/ws", "/ip4/127.0.0.1/tcp/0/tls/ws"} {

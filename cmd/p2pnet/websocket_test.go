@@ -3,22 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/testcert"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/ping"
 	"github.com/p2pnet/p2pnet/transport/websocket"
@@ -51,7 +43,8 @@ func TestPingPerfWebSocket(t *testing.T) {
 // by name and pings. Without them, or with only one, it fails.
 func TestListenTLSWebSocket(t *testing.T) {
 	dir := t.TempDir()
-	roots, certFile, keyFile := writeCertificate(t, dir)
+	roots, cert := testcert.Server(t, "localhost")
+	certFile, keyFile := testcert.WritePEM(t, dir, cert)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -103,52 +96,4 @@ func TestListenTLSWebSocket(t *testing.T) {
 			t.Errorf("p2pnet %q succeeded; stderr %s", args, errs)
 		}
 	}
-}
-
-// writeCertificate writes a certificate for localhost and its key, both
-// PEM, to dir, signed by an authority it returns.
-func writeCertificate(t *testing.T, dir string) (roots *x509.CertPool, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "p2pnet test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(caCert)
-	return roots, certFile, keyFile
 }
