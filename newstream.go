@@ -79,8 +79,8 @@ func (h *Host) identifiedWithout(c network.Conn, p peer.ID, pid protocol.ID) boo
 	if _, err := h.ps.Get(p, identify.AgentVersionKey); err != nil {
 		return false
 	}
-	ok, _ := h.ps.SupportsProtocols(p, pid)
-	return len(ok) == 0
+	known, _ := h.ps.FirstSupportedProtocol(p, pid) // allocates nothing
+	return known == ""
 }
 
 // negotiate selects the first of pids p supports on s before returning,

@@ -12,12 +12,10 @@
 package p2pnet
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -376,26 +374,14 @@ func (h *Host) protocolsChanged() {
 // handleStream negotiates an inbound stream's protocol and hands it to
 // the protocol's handler.
 func (h *Host) handleStream(s network.Stream) {
-	start := time.Now()
-	s.SetDeadline(start.Add(NegotiationFirstByteTimeout))
-	var first [1]byte
-	if _, err := io.ReadFull(s, first[:]); err != nil {
-		slog.Debug("inbound stream negotiation failed", "peer", s.Conn().RemotePeer(), "err", err)
-		s.Reset()
-		return
-	}
-	s.SetDeadline(start.Add(NegotiationTimeout))
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{io.MultiReader(bytes.NewReader(first[:]), s), s}
-	pid, handler, err := h.router.Negotiate(rw)
+	n := watchNegotiation(s, time.Now()) // NegotiationFirstByteTimeout, NegotiationTimeout
+	pid, handler, err := h.router.Negotiate(n)
+	n.finish()
 	if err != nil {
 		slog.Debug("inbound stream negotiation failed", "peer", s.Conn().RemotePeer(), "err", err)
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Time{})
 	if err := s.SetProtocol(pid); err != nil {
 		slog.Debug("inbound stream refused", "peer", s.Conn().RemotePeer(), "protocol", pid, "err", err)
 		refuseStream(s, err)

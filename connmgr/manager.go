@@ -162,10 +162,43 @@ type Manager struct {
 
 // peerInfo is what the manager knows of one peer.
 type peerInfo struct {
-	firstSeen time.Time // of its oldest open connection, or of its first tag
-	tags      map[string]int
-	decaying  map[*DecayingTag]*DecayingValue
-	conns     map[network.Conn]time.Time
+	firstSeen time.Time                       // of its oldest open connection, or of its first tag
+	tags      map[string]int                  // nil until tagged
+	decaying  map[*DecayingTag]*DecayingValue // nil until given a decaying tag
+	conns     []connAt                        // its open connections, usually one
+}
+
+// connAt is an open connection of a peer and when it opened.
+type connAt struct {
+	c  network.Conn
+	at time.Time
+}
+
+// connIndex returns the index of c in pi.conns, or -1.
+func (pi *peerInfo) connIndex(c network.Conn) int {
+	for i := range pi.conns {
+		if pi.conns[i].c == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// connList returns a copy of the peer's connections.
+func (pi *peerInfo) connList() []network.Conn {
+	cs := make([]network.Conn, len(pi.conns))
+	for i, ca := range pi.conns {
+		cs[i] = ca.c
+	}
+	return cs
+}
+
+// tag sets the tag named tag to value.
+func (pi *peerInfo) tag(tag string, value int) {
+	if pi.tags == nil {
+		pi.tags = make(map[string]int, 1)
+	}
+	pi.tags[tag] = value
 }
 
 func (pi *peerInfo) value() int {
@@ -282,7 +315,7 @@ func (m *Manager) NumProtected() int {
 func (m *Manager) peerLocked(p peer.ID, now time.Time) *peerInfo {
 	pi := m.peers[p]
 	if pi == nil {
-		pi = &peerInfo{firstSeen: now, tags: map[string]int{}, conns: map[network.Conn]time.Time{}}
+		pi = &peerInfo{firstSeen: now}
 		m.peers[p] = pi
 	}
 	return pi
@@ -295,7 +328,7 @@ func (m *Manager) peerLocked(p peer.ID, now time.Time) *peerInfo {
 func (m *Manager) TagPeer(p peer.ID, tag string, value int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.peerLocked(p, time.Now()).tags[tag] = value
+	m.peerLocked(p, time.Now()).tag(tag, value)
 }
 
 // UntagPeer removes p's tag named tag.
@@ -314,7 +347,7 @@ func (m *Manager) UpsertTag(p peer.ID, tag string, upsert func(int) int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pi := m.peerLocked(p, time.Now())
-	pi.tags[tag] = upsert(pi.tags[tag])
+	pi.tag(tag, upsert(pi.tags[tag]))
 }
 
 // GetTagInfo returns what the manager knows of p, or nil when it knows
@@ -329,18 +362,19 @@ func (m *Manager) GetTagInfo(p peer.ID) *TagInfo {
 	ti := &TagInfo{
 		FirstSeen: pi.firstSeen,
 		Value:     pi.value(),
-		Tags:      maps.Clone(pi.tags),
+		Tags:      make(map[string]int, len(pi.tags)+len(pi.decaying)),
 		Conns:     make(map[string]time.Time, len(pi.conns)),
 	}
+	maps.Copy(ti.Tags, pi.tags)
 	for t, v := range pi.decaying {
 		ti.Tags[t.name] = v.Value
 	}
-	for c, at := range pi.conns {
-		key := c.ID()
-		if a := c.RemoteMultiaddr(); len(a) > 0 {
+	for _, ca := range pi.conns {
+		key := ca.c.ID()
+		if a := ca.c.RemoteMultiaddr(); len(a) > 0 {
 			key = a.String()
 		}
-		ti.Conns[key] = at
+		ti.Conns[key] = ca.at
 	}
 	return ti
 }
@@ -402,14 +436,14 @@ func (n *notifee) Connected(_ network.Network, c network.Conn) {
 	now := time.Now()
 	m.mu.Lock()
 	pi := m.peerLocked(c.RemotePeer(), now)
-	if _, dup := pi.conns[c]; dup {
+	if pi.connIndex(c) >= 0 {
 		m.mu.Unlock()
 		return
 	}
 	if len(pi.conns) == 0 {
 		pi.firstSeen = now // a tagged peer's grace starts with its connection
 	}
-	pi.conns[c] = now
+	pi.conns = append(pi.conns, connAt{c, now})
 	m.conns++
 	wake := m.conns > m.cfg.high || m.cfg.usage != nil
 	m.mu.Unlock()
@@ -432,10 +466,11 @@ func (n *notifee) Disconnected(_ network.Network, c network.Conn) {
 	if pi == nil {
 		return
 	}
-	if _, ok := pi.conns[c]; !ok {
+	i := pi.connIndex(c)
+	if i < 0 {
 		return // a trim forgot it already
 	}
-	delete(pi.conns, c)
+	pi.conns = slices.Delete(pi.conns, i, i+1)
 	m.conns--
 	if len(pi.conns) == 0 {
 		delete(m.peers, p)
@@ -554,7 +589,7 @@ func (m *Manager) trim(now time.Time, target int) {
 			if len(pi.conns) == 0 || len(m.protected[p]) > 0 || now.Sub(pi.firstSeen) < m.cfg.grace {
 				continue
 			}
-			cands = append(cands, candidate{p: p, value: pi.value(), firstSeen: pi.firstSeen, conns: slices.Collect(maps.Keys(pi.conns))})
+			cands = append(cands, candidate{p: p, value: pi.value(), firstSeen: pi.firstSeen, conns: pi.connList()})
 		}
 	}
 	// Peers tagged but never connected are kept for a grace period.
@@ -589,8 +624,8 @@ func (m *Manager) trim(now time.Time, target int) {
 		if pi == nil || len(m.protected[cd.p]) > 0 {
 			continue // gone or protected meanwhile
 		}
-		for c := range pi.conns {
-			closing = append(closing, c)
+		for _, ca := range pi.conns {
+			closing = append(closing, ca.c)
 		}
 		m.conns -= len(pi.conns)
 		delete(m.peers, cd.p)

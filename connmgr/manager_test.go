@@ -332,3 +332,29 @@ func TestCloseStopsGoroutine(t *testing.T) {
 		t.Fatalf("RegisterDecayingTag after Close: %v", err)
 	}
 }
+
+func TestPeerWithSeveralConns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newManager(t, 1, 10)
+		f := newFakeNet(m)
+		p := peerN(1)
+		c1 := f.connect(p)
+		c2 := f.connect(p)
+		m.Notifee().Connected(f, c2) // a repeated notification counts once
+		if n := m.ConnCount(); n != 2 {
+			t.Fatalf("ConnCount = %d, want 2", n)
+		}
+		if ti := m.GetTagInfo(p); len(ti.Conns) != 2 || len(ti.Tags) != 0 || ti.Tags == nil {
+			t.Fatalf("TagInfo = %+v, want two conns and an empty map of tags", ti)
+		}
+		c1.Close()
+		c1.Close()
+		if ti := m.GetTagInfo(p); ti == nil || len(ti.Conns) != 1 || ti.Conns[c2.raddr.String()].IsZero() {
+			t.Fatalf("TagInfo after one closed = %+v, want the other conn", ti)
+		}
+		c2.Close()
+		if m.GetTagInfo(p) != nil || m.ConnCount() != 0 {
+			t.Fatal("the peer is kept after its last connection closed")
+		}
+	})
+}

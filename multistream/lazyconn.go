@@ -271,9 +271,9 @@ func (l *LazyConn) outcome() (wait <-chan struct{}, err error) {
 // awaitAnswer returns the outcome of negotiation, waiting for the
 // listener's answer if it is not known yet: reading it unless a Read is,
 // until the read deadline or for AnswerTimeout. If that passes first,
-// negotiation fails with a timeout error and interrupt is called to end
-// the read of the answer.
-func (l *LazyConn) awaitAnswer(interrupt func()) error {
+// negotiation fails with a timeout error and the read of the answer is
+// ended: by closing rwc if closing, else by interruptRead.
+func (l *LazyConn) awaitAnswer(closing bool) error {
 	wait, err := l.outcome()
 	if wait == nil {
 		return err
@@ -282,8 +282,13 @@ func (l *LazyConn) awaitAnswer(interrupt func()) error {
 	fired := make(chan struct{})
 	t := time.AfterFunc(d, func() {
 		defer close(fired)
-		if l.settle(l.timeoutError(byDeadline)) {
-			interrupt()
+		if !l.settle(l.timeoutError(byDeadline)) {
+			return
+		}
+		if closing {
+			_ = l.closeRWC()
+		} else {
+			l.interruptRead()
 		}
 	})
 	defer func() {
@@ -432,7 +437,7 @@ func (l *LazyConn) CloseWrite() error {
 	if ferr != nil {
 		return ferr
 	}
-	return l.awaitAnswer(l.interruptRead)
+	return l.awaitAnswer(false)
 }
 
 // interruptRead ends a read of rwc in progress, for good: negotiation has
@@ -471,7 +476,7 @@ func (l *LazyConn) Close() error {
 		_, err = l.sendHandshake(nil)
 	}
 	if err == nil {
-		err = l.awaitAnswer(func() { _ = l.closeRWC() })
+		err = l.awaitAnswer(true)
 	}
 	if cerr := l.closeRWC(); err == nil {
 		err = cerr

@@ -63,14 +63,11 @@ type Observation struct {
 	Outbound bool
 }
 
-// obsKey identifies an observation: one per reporter and local address.
-type obsKey struct {
-	local    string
-	reporter peer.ID
-}
-
-// obs is a stored observation.
+// obs is a stored observation. There is one per reporter and local
+// address.
 type obs struct {
+	local    string // the local address's bytes
+	reporter peer.ID
 	observed ma.Multiaddr
 	group    netip.Prefix
 	outbound bool
@@ -81,8 +78,11 @@ type ObservedAddrs struct {
 	confirmations int
 	max           int
 
-	mu  sync.Mutex // guards the following
-	obs map[obsKey]obs
+	mu sync.Mutex // guards the following
+	// obs are the observations, in no order. A slice rather than a map:
+	// a host with a few connections keeps a few entries, not a map's
+	// table, and Forget scans every entry either way.
+	obs []obs
 }
 
 // Option configures ObservedAddrs.
@@ -96,7 +96,7 @@ func Confirmations(n int) Option {
 
 // NewObservedAddrs returns an empty collection.
 func NewObservedAddrs(opts ...Option) *ObservedAddrs {
-	o := &ObservedAddrs{confirmations: DefaultConfirmations, max: DefaultMaxObservations, obs: map[obsKey]obs{}}
+	o := &ObservedAddrs{confirmations: DefaultConfirmations, max: DefaultMaxObservations}
 	for _, f := range opts {
 		f(o)
 	}
@@ -118,13 +118,28 @@ func (o *ObservedAddrs) Record(ob Observation) bool {
 	if _, ok := ipOf(ob.Observed); !ok {
 		return false
 	}
-	k := obsKey{string(ob.Local.Bytes()), ob.Reporter}
+	local := ob.Local.Bytes()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, had := o.obs[k]; !had && len(o.obs) >= o.max {
+	e := obs{reporter: ob.Reporter, observed: ob.Observed, group: group, outbound: ob.Outbound}
+	for i := range o.obs {
+		x := &o.obs[i]
+		if x.local != string(local) {
+			continue
+		}
+		e.local = x.local // local addresses are few: share their bytes
+		if x.reporter == ob.Reporter {
+			*x = e
+			return true
+		}
+	}
+	if len(o.obs) >= o.max {
 		return false
 	}
-	o.obs[k] = obs{observed: ob.Observed, group: group, outbound: ob.Outbound}
+	if e.local == "" {
+		e.local = string(local)
+	}
+	o.obs = append(o.obs, e)
 	return true
 }
 
@@ -132,10 +147,9 @@ func (o *ObservedAddrs) Record(ob Observation) bool {
 func (o *ObservedAddrs) Forget(p peer.ID) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for k := range o.obs {
-		if k.reporter == p {
-			delete(o.obs, k)
-		}
+	o.obs = slices.DeleteFunc(o.obs, func(x obs) bool { return x.reporter == p })
+	if len(o.obs) == 0 {
+		o.obs = nil
 	}
 }
 
@@ -148,11 +162,12 @@ type counted struct {
 
 // countLocked groups the observations that keep returns true for by
 // observed address.
-func (o *ObservedAddrs) countLocked(keep func(obsKey, obs) bool) []*counted {
+func (o *ObservedAddrs) countLocked(keep func(*obs) bool) []*counted {
 	byAddr := map[string]*counted{}
 	var out []*counted
-	for k, v := range o.obs {
-		if !keep(k, v) {
+	for i := range o.obs {
+		v := &o.obs[i]
+		if !keep(v) {
 			continue
 		}
 		key := string(v.observed.Bytes())
@@ -181,7 +196,7 @@ func (o *ObservedAddrs) Confirmed() []ma.Multiaddr {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []ma.Multiaddr
-	for _, c := range o.countLocked(func(obsKey, obs) bool { return true }) {
+	for _, c := range o.countLocked(func(*obs) bool { return true }) {
 		if len(c.groups) >= o.confirmations {
 			out = append(out, c.addr)
 		}
@@ -195,7 +210,7 @@ func (o *ObservedAddrs) All() []ma.Multiaddr {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []ma.Multiaddr
-	for _, c := range o.countLocked(func(obsKey, obs) bool { return true }) {
+	for _, c := range o.countLocked(func(*obs) bool { return true }) {
 		out = append(out, c.addr)
 	}
 	return out
@@ -219,9 +234,9 @@ func (o *ObservedAddrs) NATType(tp network.NATTransportProtocol) network.NATDevi
 	}
 	locals := map[string]bool{}
 	networks := map[netip.Prefix]bool{}
-	for k, v := range o.obs {
+	for _, v := range o.obs {
 		if v.outbound && transportProto(v.observed) == want {
-			locals[k.local] = true
+			locals[v.local] = true
 			networks[v.group] = true
 		}
 	}
@@ -230,7 +245,7 @@ func (o *ObservedAddrs) NATType(tp network.NATTransportProtocol) network.NATDevi
 	}
 	agree, total := 0, 0
 	for local := range locals {
-		cs := o.countLocked(func(k obsKey, v obs) bool { return v.outbound && k.local == local })
+		cs := o.countLocked(func(v *obs) bool { return v.outbound && v.local == local })
 		all := map[netip.Prefix]bool{}
 		for _, c := range cs {
 			for g := range c.groups {

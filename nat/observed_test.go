@@ -75,3 +75,37 @@ func TestNATType(t *testing.T) {
 		t.Errorf("inbound only: %v", got)
 	}
 }
+
+func TestObservationReplacedAndBounded(t *testing.T) {
+	o := NewObservedAddrs(Confirmations(1))
+	o.max = 2
+	report(o, "p1", "/ip4/198.51.1.1/tcp/1", "/ip4/203.0.113.5/tcp/4001", true)
+	// A new report from the same peer for the same local address
+	// replaces the old one.
+	if !report(o, "p1", "/ip4/198.51.1.1/tcp/1", "/ip4/203.0.113.6/tcp/4001", true) {
+		t.Fatal("the replacing report was refused")
+	}
+	if got := o.All(); len(got) != 1 || got[0].String() != "/ip4/203.0.113.6/tcp/4001" {
+		t.Fatalf("All() = %v, want only the newer report", got)
+	}
+	// The same peer over another local address is another observation.
+	o.Record(Observation{Local: ma.StringCast("/ip4/10.0.1.2/tcp/4002"), Observed: ma.StringCast("/ip4/203.0.113.7/tcp/4002"),
+		Reporter: "p1", ReporterAddr: ma.StringCast("/ip4/198.51.1.1/tcp/1")})
+	if got := o.All(); len(got) != 2 {
+		t.Fatalf("All() = %v, want two observations", got)
+	}
+	// Full: a new reporter is refused, a known one still replaces.
+	if report(o, "p2", "/ip4/192.0.2.1/tcp/1", "/ip4/203.0.113.5/tcp/4001", true) {
+		t.Fatal("a report beyond the bound was kept")
+	}
+	if !report(o, "p1", "/ip4/198.51.1.1/tcp/1", "/ip4/203.0.113.8/tcp/4001", true) {
+		t.Fatal("a replacing report was refused when full")
+	}
+	o.Forget("p1")
+	if got := o.All(); len(got) != 0 {
+		t.Fatalf("All() after Forget = %v", got)
+	}
+	if !report(o, "p2", "/ip4/192.0.2.1/tcp/1", "/ip4/203.0.113.5/tcp/4001", true) {
+		t.Fatal("a report after Forget made room was refused")
+	}
+}

@@ -100,15 +100,32 @@ type record struct {
 	addrs      []addrEntry // at most MaxAddrsPerPeer, unordered
 	pubKey     ic.PubKey
 	privKey    ic.PrivKey
-	protos     []protocol.ID // in the order added; see packIDs
-	meta       map[string]any
+	protos     protoList     // in the order added
+	meta       []metaEntry   // at most MaxMetadataKeys, in the order first put
 	latency    time.Duration // average round trip, if hasLatency
 	hasLatency bool
 }
 
 func (r *record) empty() bool {
 	return len(r.addrs) == 0 && r.pubKey == nil && r.privKey == nil &&
-		len(r.protos) == 0 && len(r.meta) == 0 && !r.hasLatency
+		r.protos.empty() && len(r.meta) == 0 && !r.hasLatency
+}
+
+// metaEntry is one metadata value of a peer. A peer has a few (identify
+// stores two), so a slice costs less than a map and is searched as fast.
+type metaEntry struct {
+	key string
+	val any
+}
+
+// metaIndex returns the index of key in r.meta, or -1.
+func (r *record) metaIndex(key string) int {
+	for i := range r.meta {
+		if r.meta[i].key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // addrEntry is one address of a peer.
@@ -469,7 +486,7 @@ func (m *Memory) GetProtocols(p peer.ID) ([]protocol.ID, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if r := m.peers[p]; r != nil {
-		return slices.Clone(r.protos), nil
+		return r.protos.ids(), nil
 	}
 	return nil, nil
 }
@@ -482,7 +499,7 @@ func (m *Memory) AddProtocols(p peer.ID, protos ...protocol.ID) error {
 	defer m.mu.Unlock()
 	var have []protocol.ID
 	if r := m.peers[p]; r != nil {
-		have = r.protos
+		have = r.protos.ids()
 	}
 	return m.setProtocolsLocked(p, have, protos)
 }
@@ -498,7 +515,7 @@ func (m *Memory) SetProtocols(p peer.ID, protos ...protocol.ID) error {
 // setProtocolsLocked makes have followed by those of add not in it p's
 // protocols, within the limits.
 func (m *Memory) setProtocolsLocked(p peer.ID, have, add []protocol.ID) error {
-	out := slices.Clone(have)
+	out := have
 	for _, id := range add {
 		if len(id) > MaxProtocolLen {
 			return fmt.Errorf("%w: %d bytes for %s (limit %d)", ErrProtocolTooLong, len(id), p, MaxProtocolLen)
@@ -514,32 +531,9 @@ func (m *Memory) setProtocolsLocked(p peer.ID, have, add []protocol.ID) error {
 		return nil
 	}
 	r := m.recordLocked(p)
-	r.protos = packIDs(out)
+	r.protos = makeProtoList(out)
 	m.tidyLocked(p, r)
 	return nil
-}
-
-// packIDs returns ids backed by one string of their bytes, so that a
-// peer's protocols cost two allocations, and hold on to no larger string
-// the caller's IDs were cut from. ids is reused.
-func packIDs(ids []protocol.ID) []protocol.ID {
-	if len(ids) == 0 {
-		return nil
-	}
-	var n int
-	for _, id := range ids {
-		n += len(id)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, id := range ids {
-		b.WriteString(string(id))
-	}
-	all := b.String()
-	for i, id := range ids {
-		ids[i], all = protocol.ID(all[:len(id)]), all[len(id):]
-	}
-	return slices.Clip(ids)
 }
 
 // RemoveProtocols removes protocols from those p supports.
@@ -550,8 +544,8 @@ func (m *Memory) RemoveProtocols(p peer.ID, protos ...protocol.ID) error {
 	if r == nil {
 		return nil
 	}
-	out := slices.DeleteFunc(slices.Clone(r.protos), func(id protocol.ID) bool { return slices.Contains(protos, id) })
-	r.protos = packIDs(out)
+	out := slices.DeleteFunc(r.protos.ids(), func(id protocol.ID) bool { return slices.Contains(protos, id) })
+	r.protos = makeProtoList(out)
 	m.tidyLocked(p, r)
 	return nil
 }
@@ -567,7 +561,7 @@ func (m *Memory) SupportsProtocols(p peer.ID, protos ...protocol.ID) ([]protocol
 	}
 	var out []protocol.ID
 	for _, id := range protos {
-		if slices.Contains(r.protos, id) {
+		if r.protos.contains(id) {
 			out = append(out, id)
 		}
 	}
@@ -584,7 +578,7 @@ func (m *Memory) FirstSupportedProtocol(p peer.ID, protos ...protocol.ID) (proto
 		return "", nil
 	}
 	for _, id := range protos {
-		if slices.Contains(r.protos, id) {
+		if r.protos.contains(id) {
 			return id, nil
 		}
 	}
@@ -597,11 +591,26 @@ func (m *Memory) Get(p peer.ID, key string) (interface{}, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if r := m.peers[p]; r != nil {
-		if v, ok := r.meta[key]; ok {
-			return v, nil
+		if i := r.metaIndex(key); i >= 0 {
+			return r.meta[i].val, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: %q for %s", ErrNotFound, key, p)
+}
+
+// commonKeys are the metadata keys identify stores for every peer; Put
+// keeps them without a copy of their own.
+var commonKeys = []string{"AgentVersion", "ProtocolVersion"}
+
+// internKey returns key, or the same string without the caller's
+// backing memory.
+func internKey(key string) string {
+	for _, k := range commonKeys {
+		if k == key {
+			return k
+		}
+	}
+	return strings.Clone(key)
 }
 
 // Put stores val for p under key. It refuses, changing nothing, a key or
@@ -629,15 +638,16 @@ func (m *Memory) Put(p peer.ID, key string, val interface{}) error {
 	defer m.mu.Unlock()
 	r := m.peers[p]
 	if r != nil {
-		if _, ok := r.meta[key]; !ok && len(r.meta) >= MaxMetadataKeys {
+		if i := r.metaIndex(key); i >= 0 {
+			r.meta[i].val = val
+			return nil
+		}
+		if len(r.meta) >= MaxMetadataKeys {
 			return fmt.Errorf("%w: %q for %s (limit %d)", ErrTooManyMetadataKeys, key, p, MaxMetadataKeys)
 		}
 	}
 	r = m.recordLocked(p)
-	if r.meta == nil {
-		r.meta = map[string]any{}
-	}
-	r.meta[strings.Clone(key)] = val
+	r.meta = append(r.meta, metaEntry{internKey(key), val})
 	return nil
 }
 

@@ -17,12 +17,7 @@ import (
 // transient and system scopes instead.
 type connScope struct {
 	scope
-	dir      network.Direction
-	endpoint ma.Multiaddr
-	ip       netip.Addr // the remote IP, when counted per IP or allowlisted
-	// src is the source of the remote address (see Shares), if it has
-	// an IP.
-	src netip.Prefix
+	dir network.Direction
 	// shared says the remote address counts towards the per-source caps
 	// of the Shares (it is neither allowlisted nor exempt loopback).
 	shared bool
@@ -31,14 +26,29 @@ type connScope struct {
 	ipCounted     bool // holds a slot of the per-IP limits
 	transientSlot bool // holds one of its source's transient connections
 	allowlisted   bool // counts against the allowlisted scopes
-	peer          *peerScope
-	unnegotiated  int // inbound streams on it that have not named a protocol
+
+	endpoint ma.Multiaddr
+	ip       netip.Addr // the remote IP, if the endpoint has one
+
+	// Guarded by m.mu.
+	peer         *peerScope
+	unnegotiated int // inbound streams on it that have not named a protocol
 }
 
 var (
 	_ network.ConnManagementScope = (*connScope)(nil)
 	_ network.ConnScope           = (*connScope)(nil)
 )
+
+// source returns the source of the remote address (see Shares), or the
+// zero Prefix when it has no IP. It is computed rather than kept: every
+// connection would otherwise carry 32 bytes more.
+func (c *connScope) source() netip.Prefix {
+	if !c.ip.IsValid() {
+		return netip.Prefix{}
+	}
+	return c.m.sourceOf(c.ip)
+}
 
 // PeerScope returns the scope of the connection's peer, or nil before
 // SetPeer.

@@ -29,8 +29,10 @@
 //
 // Peer, protocol and service scopes are created when first needed and
 // removed when nothing holds or refers to them: removal happens in
-// batches, whenever 64 have become unused, or at once when the owner
-// calls GC. There is no background goroutine.
+// batches, whenever 64 have become unused or 100 ms after the first of a
+// batch did (a timer, so an idle host keeps none of its finished streams'
+// scopes), or at once when the owner calls GC. There is no background
+// goroutine.
 //
 // Memory reservations take a priority prio; one succeeds when the scope
 // would then hold at most (1+prio)*limit/256 bytes, as libp2p does. A

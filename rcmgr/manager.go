@@ -17,6 +17,13 @@ import (
 // manager removes them all; GC removes them at once.
 const idleSweep = 64
 
+// idleDelay is the longest an unused scope waits for removal when fewer
+// than idleSweep wait: a host with few connections would otherwise keep
+// the per-peer and per-protocol scopes of its finished streams for good.
+// Streams opened within it reuse the scopes, so bursts still cost no
+// scope churn.
+const idleDelay = 100 * time.Millisecond
+
 // Manager is the resource manager: a network.ResourceManager that
 // accounts for memory, streams, connections and file descriptors in a
 // DAG of scopes and refuses what would exceed a Limit.
@@ -39,10 +46,12 @@ type Manager struct {
 	allowSystem    *scope
 	allowTransient *scope
 	peers          map[peer.ID]*peerScope
-	protocols      map[protocol.ID]*protocolScope
-	services       map[string]*serviceScope
+	protocols      map[protocol.ID]*protocolScope // nil when empty
+	services       map[string]*serviceScope       // nil when empty
 	open           *scope                         // first open conn or stream; linked by prev/next
 	idle           []*scope                       // scopes that became unused, removed by the next sweep
+	sweepTimer     *time.Timer                    // sweeps idleDelay after a scope is queued; nil while none waits
+	sweepArmed     bool                           // sweepTimer is running
 	nextID         uint64                         // the last id given to a conn, stream or span
 	count          [numKinds]int                  // live scopes by kind
 	refused        [numKinds][numResources]uint64 // refusals by kind of scope and resource
@@ -143,8 +152,6 @@ func New(limits Limits, opts ...Option) (*Manager, error) {
 		allowlist:      c.allow,
 		exemptLoopback: c.exemptLoopback,
 		peers:          make(map[peer.ID]*peerScope),
-		protocols:      make(map[protocol.ID]*protocolScope),
-		services:       make(map[string]*serviceScope),
 		perIP:          newIPLimiter(c.ipv4, c.ipv6),
 		refusedBy:      make(map[refusalKey]uint64),
 		sources:        make(map[netip.Prefix]sourceUse),
@@ -168,12 +175,17 @@ func New(limits Limits, opts ...Option) (*Manager, error) {
 
 // Close makes OpenConnection and OpenStream fail with an error wrapping
 // network.ErrResourceScopeClosed. Scopes already open keep working until
-// they are done. The Manager has no goroutine to stop, but Close logs the
+// they are done. The Manager has no goroutine to stop (Close stops the
+// timer of the delayed sweep; see idleDelay), but Close logs the
 // summary of the refusals not yet logged at once (see WithRefusalLog) and
 // waits for a summary being logged.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
+	if m.sweepTimer != nil {
+		m.sweepTimer.Stop()
+		m.sweepArmed = false
+	}
 	line := m.log.stopLocked()
 	m.mu.Unlock()
 	line.write()
@@ -250,18 +262,18 @@ func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.
 		endpoint: endpoint,
 	}
 	if hasIP {
-		c.src, c.from = m.sourceOf(ip), c
+		c.ip, c.from = ip, c
 		c.shared = !allowlisted && !(m.exemptLoopback && ip.IsLoopback())
 	}
 	if c.shared && dir == network.DirInbound {
 		if err := m.perIP.addLocked(ip); err != nil {
-			m.refuseLocked(err, c.src)
+			m.refuseLocked(err, c.source())
 			return nil, err
 		}
-		c.ipCounted, c.ip = true, ip
-		if err := m.transientConnRefusalLocked(c.src); err != nil {
+		c.ipCounted = true
+		if err := m.transientConnRefusalLocked(c.source()); err != nil {
 			m.perIP.removeLocked(ip)
-			m.refuseLocked(err, c.src)
+			m.refuseLocked(err, c.source())
 			return nil, err
 		}
 	}
@@ -271,7 +283,7 @@ func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.
 	err := m.reserveLocked(&c.scope, &d, network.ReservationPriorityAlways)
 	if err != nil && allowlisted {
 		c.setUp(m.allowTransient, m.allowSystem)
-		c.allowlisted, c.ip = true, ip
+		c.allowlisted = true
 		err = m.reserveLocked(&c.scope, &d, network.ReservationPriorityAlways)
 	}
 	if err != nil {
@@ -284,7 +296,7 @@ func (m *Manager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.
 		u.refs++
 	}
 	if c.ipCounted {
-		m.addSourceLocked(c.src, sourceUse{transientConns: 1})
+		m.addSourceLocked(c.source(), sourceUse{transientConns: 1})
 		c.transientSlot = true
 	}
 	m.linkOpenLocked(&c.scope)
@@ -344,7 +356,8 @@ func (m *Manager) OpenStream(p peer.ID, dir network.Direction) (network.StreamMa
 // GC removes every peer, protocol and service scope (and per-peer scope
 // of a protocol or service) that holds nothing and that nothing refers
 // to. The manager also does this by itself whenever idleSweep scopes have
-// become unused, so calling GC is never necessary; it makes the set of
+// become unused, and idleDelay after one became unused, so calling GC is
+// never necessary; it makes the set of
 // live scopes exact, which tests and snapshots like.
 func (m *Manager) GC() {
 	m.mu.Lock()
@@ -493,6 +506,34 @@ func (m *Manager) queueIfIdleLocked(s *scope) {
 	}
 	s.queued = true
 	m.idle = append(m.idle, s)
+	if !m.sweepArmed && !m.closed {
+		m.sweepArmed = true
+		if m.sweepTimer == nil {
+			m.sweepTimer = time.AfterFunc(idleDelay, m.timedSweep)
+		} else {
+			m.sweepTimer.Reset(idleDelay)
+		}
+	}
+}
+
+// timedSweep is the sweep idleDelay after a scope was queued.
+func (m *Manager) timedSweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepArmed = false
+	m.sweepLocked()
+	// A quiet moment: neither the queue's array nor the timer is needed
+	// until scopes become unused again. (Scopes the sweep itself queued,
+	// such as a protocol after its last per-peer scope, armed the timer
+	// again, but the sweep removed them too.)
+	if len(m.idle) == 0 {
+		m.idle = nil
+		if m.sweepArmed {
+			m.sweepTimer.Stop()
+			m.sweepArmed = false
+		}
+		m.sweepTimer = nil
+	}
 }
 
 // maybeSweepLocked sweeps once enough scopes wait.
@@ -519,8 +560,14 @@ func (m *Manager) sweepLocked() {
 			delete(m.peers, s.peerID)
 		case KindProtocol:
 			delete(m.protocols, protocol.ID(s.key))
+			if len(m.protocols) == 0 {
+				m.protocols = nil // see protocolLocked
+			}
 		case KindService:
 			delete(m.services, s.key)
+			if len(m.services) == 0 {
+				m.services = nil
+			}
 		case KindProtocolPeer, KindServicePeer:
 			delete(s.parent.children, s.peerID)
 			m.decRefLocked(s.parent)
@@ -531,6 +578,11 @@ func (m *Manager) sweepLocked() {
 		s.setUp()
 		s.done = true
 		m.count[s.kind]--
+	}
+	// The queue's array would otherwise stay as large as the largest
+	// batch it ever held.
+	if cap(m.idle) > idleSweep {
+		m.idle = nil
 	}
 }
 
@@ -556,6 +608,12 @@ func (m *Manager) protocolLocked(proto protocol.ID) *protocolScope {
 		l, ok := limitFor(m.limits.Protocol, proto, &m.limits.ProtocolDefault)
 		s = &protocolScope{scope{m: m, kind: KindProtocol, key: string(proto), limit: l, override: ok}}
 		m.attachTopLocked(&s.scope)
+		if m.protocols == nil {
+			// Dropped when empty: a map keeps its table after its
+			// last delete, and a host whose streams all ended (an idle
+			// one) needs none.
+			m.protocols = make(map[protocol.ID]*protocolScope)
+		}
 		m.protocols[proto] = s
 	}
 	s.refs++
@@ -570,6 +628,9 @@ func (m *Manager) serviceLocked(srv string) *serviceScope {
 		l, ok := limitFor(m.limits.Service, srv, &m.limits.ServiceDefault)
 		s = &serviceScope{scope{m: m, kind: KindService, key: srv, limit: l, override: ok}}
 		m.attachTopLocked(&s.scope)
+		if m.services == nil {
+			m.services = make(map[string]*serviceScope) // dropped when empty, as protocols
+		}
 		m.services[srv] = s
 	}
 	s.refs++

@@ -86,25 +86,33 @@ const maxUp = 6
 // which is the complete list of its ancestors (a stream lists its peer,
 // its protocol and the system, not just its peer). A span counts against
 // itself and everything its owner counts against.
+//
+// The small fields are kept together so that the struct packs without
+// padding: every connection holds three scopes (its own, its peer's and
+// a span of its muxer).
 type scope struct {
 	m    *Manager
 	kind ScopeKind
+	// override says the limit came from one of the override maps of
+	// Limits.
+	override bool
+
+	// Guarded by m.mu.
+	done   bool
+	queued bool // in m.idle
+	nup    uint8
+	shares uint8 // streams: what the stream counts against as unnegotiated (shareUnnegotiated, …)
+
 	// The identity, fixed at creation; which fields are set depends on
 	// kind.
 	id     uint64  // conns, streams and spans
 	peerID peer.ID // peers, and peers of protocols and services
 	key    string  // protocols and services (and their peers): the protocol ID or service name
-	// limit is the scope's limit (nil for spans, which have none);
-	// override says it came from one of the override maps of Limits.
-	limit    *Limit
-	override bool
-	owner    *scope // spans: the scope the span was begun on
+	// limit is the scope's limit (nil for spans, which have none).
+	limit *Limit
+	owner *scope // spans: the scope the span was begun on
 
 	// The rest is guarded by m.mu.
-	done   bool
-	queued bool // in m.idle
-	nup    uint8
-	shares uint8 // streams: what the stream counts against as unnegotiated (shareUnnegotiated, …)
 	// from is the connection whose remote address the requests of a conn
 	// (itself) or stream come from, when known: its source (see Shares)
 	// is where refusals come from.

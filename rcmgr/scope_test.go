@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
@@ -666,4 +668,52 @@ func TestReleaseThroughKeptViewScope(t *testing.T) {
 	if err := kept.ReserveMemory(1, network.ReservationPriorityAlways); !errors.Is(err, network.ErrResourceScopeClosed) {
 		t.Fatalf("reserving in a removed scope: %v", err)
 	}
+}
+
+func TestUnusedScopesAreSweptAfterDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestManager(t, UnlimitedLimits())
+		c, err := m.OpenConnection(network.DirOutbound, true, addr(t, "/ip4/192.0.2.1/tcp/1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Done()
+		p := testPeer(t, 1)
+		if err := c.SetPeer(p); err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.OpenStream(p, network.DirOutbound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetProtocol("/p/1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetService("svc"); err != nil {
+			t.Fatal(err)
+		}
+		s.Done()
+		live := m.Summary().Live
+		if live[KindProtocol] != 1 || live[KindService] != 1 {
+			t.Fatalf("right after the stream ended: %v, want its protocol and service kept for a while", live)
+		}
+		time.Sleep(idleDelay - time.Nanosecond)
+		synctest.Wait()
+		if live := m.Summary().Live; live[KindProtocolPeer] != 1 {
+			t.Fatalf("before the delay: %v", live)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		live = m.Summary().Live
+		if live[KindProtocol]+live[KindProtocolPeer]+live[KindService]+live[KindServicePeer] != 0 || live[KindPeer] != 1 {
+			t.Fatalf("after the delay: %v, want only the connection's peer", live)
+		}
+		m.mu.Lock()
+		kept := m.protocols != nil || m.services != nil || m.idle != nil || m.sweepTimer != nil
+		m.mu.Unlock()
+		if kept {
+			t.Error("the emptied maps, queue or timer are kept")
+		}
+		checkInvariants(t, m)
+	})
 }

@@ -149,7 +149,7 @@ func (m *Manager) sourceOf(ip netip.Addr) netip.Prefix {
 // zero Prefix when it has none.
 func sourceOfLocked(s *scope) netip.Prefix {
 	if c := s.base().from; c != nil {
-		return c.src
+		return c.source()
 	}
 	return netip.Prefix{}
 }
@@ -195,7 +195,7 @@ func (m *Manager) transientConnRefusalLocked(src netip.Prefix) *LimitError {
 func (m *Manager) releaseTransientConnLocked(c *connScope) {
 	if c.transientSlot {
 		c.transientSlot = false
-		m.addSourceLocked(c.src, sourceUse{transientConns: -1})
+		m.addSourceLocked(c.source(), sourceUse{transientConns: -1})
 	}
 }
 
@@ -241,8 +241,8 @@ func (m *Manager) sourceCapRefusalLocked(c *connScope) *LimitError {
 		return nil
 	}
 	limit := m.limits.Shares.UnnegotiatedStreamsPerSource
-	if used := m.sources[c.src].unnegotiated; limit > 0 && used >= limit {
-		return shareRefusal("ip "+c.src.String(), KindIP, ResourceStreamsInbound, used, limit, originUnnegotiatedStreamsPerSource)
+	if used := m.sources[c.source()].unnegotiated; limit > 0 && used >= limit {
+		return shareRefusal("ip "+c.source().String(), KindIP, ResourceStreamsInbound, used, limit, originUnnegotiatedStreamsPerSource)
 	}
 	return nil
 }
@@ -282,7 +282,7 @@ func (m *Manager) addUnnegotiatedLocked(st *streamScope, from *connScope, onConn
 	}
 	if from.shared {
 		st.shares |= shareSource
-		m.addSourceLocked(from.src, sourceUse{unnegotiated: 1})
+		m.addSourceLocked(from.source(), sourceUse{unnegotiated: 1})
 	}
 }
 
@@ -296,7 +296,7 @@ func (m *Manager) releaseUnnegotiatedLocked(st *streamScope) {
 		st.from.unnegotiated--
 	}
 	if st.shares&shareSource != 0 {
-		m.addSourceLocked(st.from.src, sourceUse{unnegotiated: -1})
+		m.addSourceLocked(st.from.source(), sourceUse{unnegotiated: -1})
 	}
 	st.shares = 0
 }
@@ -345,11 +345,11 @@ func (m *Manager) attachConn(st *streamScope, c *connScope) error {
 	}
 	if !m.burstLocked(m.transient.use.NumStreamsInbound - 1) {
 		err := m.connCapRefusalLocked(c)
-		if err == nil && (st.from == nil || st.from.src != c.src || st.shares&shareSource == 0) {
+		if err == nil && (st.from == nil || st.from.source() != c.source() || st.shares&shareSource == 0) {
 			err = m.sourceCapRefusalLocked(c)
 		}
 		if err != nil {
-			m.refuseLocked(err, c.src)
+			m.refuseLocked(err, c.source())
 			return err
 		}
 	}

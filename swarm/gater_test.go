@@ -1,9 +1,11 @@
 package swarm
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/p2pnet/p2pnet/connmgr"
 	"github.com/p2pnet/p2pnet/internal/testtransport"
@@ -85,9 +87,24 @@ func TestGaterRefusesInboundUpgraded(t *testing.T) {
 	connected := make(chan struct{}, 1)
 	b.s.Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { connected <- struct{}{} }})
 	a.learn(b.id, b.listen(t))
+	gone := make(chan struct{}, 1)
+	a.s.Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) {
+		select {
+		case gone <- struct{}{}:
+		default:
+		}
+	}})
 	if c, err := a.s.DialPeer(t.Context(), b.id); err == nil {
 		// The dialer may see the connection before it learns of the
-		// close; it must not stay usable.
+		// close (opening a stream is local until it is used): it must
+		// learn of it, and then the connection is not usable.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			t.Fatal("the dialer kept a connection the listener's gater refused")
+		}
 		if _, err := c.NewStream(t.Context()); err == nil {
 			t.Fatal("a stream opened on a connection the listener's gater refused")
 		}

@@ -21,8 +21,9 @@ type Stream struct {
 	id    uint64
 	stat  network.Stats
 
-	protocol atomic.Pointer[protocol.ID]
-	done     sync.Once // removes the stream and ends its scope
+	pmu      sync.Mutex  // guards protocol (a mutex: an atomic pointer costs an allocation per SetProtocol)
+	protocol protocol.ID // set by SetProtocol
+	done     sync.Once   // removes the stream and ends its scope
 
 	// traced is set when the swarm has a Tracer; only then are the
 	// bytes read and written counted, for StreamClosed.
@@ -40,10 +41,9 @@ func (st *Stream) ID() string {
 
 // Protocol returns the protocol recorded by SetProtocol, or "".
 func (st *Stream) Protocol() protocol.ID {
-	if p := st.protocol.Load(); p != nil {
-		return *p
-	}
-	return ""
+	st.pmu.Lock()
+	defer st.pmu.Unlock()
+	return st.protocol
 }
 
 // SetProtocol moves the stream's resource scope under the protocol's and
@@ -53,12 +53,11 @@ func (st *Stream) SetProtocol(id protocol.ID) error {
 	if err := st.scope.SetProtocol(id); err != nil {
 		return err
 	}
-	old := st.protocol.Swap(&id)
+	st.pmu.Lock()
+	was := st.protocol
+	st.protocol = id
+	st.pmu.Unlock()
 	if st.traced {
-		var was protocol.ID
-		if old != nil {
-			was = *old
-		}
 		st.conn.swarm.cfg.tracer.StreamProtocol(st.stat.Direction, was, id)
 	}
 	return nil

@@ -90,6 +90,8 @@ var allowed = map[string][]string{
 	"proto/autonat":   mechanism,
 	"nat":             mechanism,
 	"internal/netlab": {},
+	// labcmd imports only the standard library (its own test checks).
+	"internal/netlab/labcmd": {},
 
 	"transport/websocket": with(mechanism, "transport", "upgrader", "multistream", "sec", "connmgr"),
 

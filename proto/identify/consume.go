@@ -70,7 +70,7 @@ func (s *Service) consume(c network.Conn, m *message, isPush bool) (err error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.conns[c]; e != nil {
+	if e := s.entryLocked(c); e != nil {
 		if m.has(hasObservedAddr) {
 			e.observed = withoutPeer(m.observedAddr)
 		}
@@ -141,7 +141,7 @@ const markTTL = peerstore.TempAddrTTL - 1
 func (s *Service) connected(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.peers[p] > 0
+	return s.peers[p] != nil
 }
 
 // disconnected forgets c. When it was the last connection to its peer,

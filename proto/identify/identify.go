@@ -109,7 +109,9 @@ const (
 // connEntry is what the service keeps about one connection. Its fields
 // other than done are guarded by Service.mu.
 type connEntry struct {
-	done     chan struct{} // closed when identify on the connection ends
+	c        network.Conn
+	next     *connEntry    // the entry of another connection to the same peer
+	done     chan struct{} // closed when identify on the connection ends, then closedChan
 	pushing  bool          // a push from the peer is being handled
 	observed ma.Multiaddr  // our address as the peer sees it, or nil
 	push     pushSupport
@@ -145,9 +147,11 @@ type Service struct {
 	mu      sync.Mutex // guards the following
 	started bool
 	closed  bool
-	conns   map[network.Conn]*connEntry
-	peers   map[peer.ID]int             // number of conns per remote peer
-	streams map[network.Stream]struct{} // served by our handlers
+	// peers holds the entries of the connections to each peer, linked
+	// by next: one map for the connections and their peers, where two
+	// would cost twice the tables.
+	peers   map[peer.ID]*connEntry
+	streams map[network.Stream]struct{} // served by our handlers; nil when none
 }
 
 // NewService returns a service for h. It does nothing until Start.
@@ -163,9 +167,7 @@ func NewService(h Host, opts ...Option) (*Service, error) {
 		ctx:         ctx,
 		stop:        stop,
 		pushTrigger: make(chan struct{}, 1),
-		conns:       map[network.Conn]*connEntry{},
-		peers:       map[peer.ID]int{},
-		streams:     map[network.Stream]struct{}{},
+		peers:       map[peer.ID]*connEntry{},
 	}
 	s.notif = &network.NotifyBundle{
 		ConnectedF:    func(_ network.Network, c network.Conn) { s.IdentifyWait(c) },
@@ -221,7 +223,6 @@ func (s *Service) Close() error {
 	s.wg.Wait()
 
 	s.mu.Lock()
-	clear(s.conns)
 	clear(s.peers)
 	s.mu.Unlock()
 	return nil
@@ -229,13 +230,41 @@ func (s *Service) Close() error {
 
 // forgetLocked drops c's entry, if any.
 func (s *Service) forgetLocked(c network.Conn) {
-	if _, ok := s.conns[c]; !ok {
+	p := c.RemotePeer()
+	var prev *connEntry
+	for e := s.peers[p]; e != nil; prev, e = e, e.next {
+		if e.c != c {
+			continue
+		}
+		switch {
+		case prev != nil:
+			prev.next = e.next
+		case e.next != nil:
+			s.peers[p] = e.next
+		default:
+			delete(s.peers, p)
+		}
+		e.next = nil
 		return
 	}
-	delete(s.conns, c)
-	p := c.RemotePeer()
-	if s.peers[p]--; s.peers[p] <= 0 {
-		delete(s.peers, p)
+}
+
+// entryLocked returns c's entry, or nil.
+func (s *Service) entryLocked(c network.Conn) *connEntry {
+	for e := s.peers[c.RemotePeer()]; e != nil; e = e.next {
+		if e.c == c {
+			return e
+		}
+	}
+	return nil
+}
+
+// eachLocked calls f with every entry.
+func (s *Service) eachLocked(f func(*connEntry)) {
+	for _, e := range s.peers {
+		for ; e != nil; e = e.next {
+			f(e)
+		}
 	}
 }
 
@@ -256,15 +285,15 @@ func (s *Service) IdentifyWait(c network.Conn) <-chan struct{} {
 	if s.closed || !s.started {
 		return closedChan
 	}
-	if e := s.conns[c]; e != nil {
+	if e := s.entryLocked(c); e != nil {
 		return e.done
 	}
 	if c.IsClosed() {
 		return closedChan
 	}
-	e := &connEntry{done: make(chan struct{})}
-	s.conns[c] = e
-	s.peers[c.RemotePeer()]++
+	p := c.RemotePeer()
+	e := &connEntry{c: c, next: s.peers[p], done: make(chan struct{})}
+	s.peers[p] = e
 	s.wg.Add(1)
 	go s.identifyConn(c, e)
 	return e.done
@@ -279,9 +308,9 @@ func (s *Service) ObservedAddrs() []ma.Multiaddr {
 	}
 	s.mu.Lock()
 	counts := map[string]*seen{}
-	for _, e := range s.conns {
+	s.eachLocked(func(e *connEntry) {
 		if e.observed == nil {
-			continue
+			return
 		}
 		k := string(e.observed.Bytes())
 		if c := counts[k]; c != nil {
@@ -289,7 +318,7 @@ func (s *Service) ObservedAddrs() []ma.Multiaddr {
 		} else {
 			counts[k] = &seen{e.observed, 1}
 		}
-	}
+	})
 	s.mu.Unlock()
 	all := make([]*seen, 0, len(counts))
 	for _, c := range counts {
@@ -361,11 +390,11 @@ func (s *Service) pushAll() (failed bool) {
 	snap := s.currentSnapshot(false)
 	s.mu.Lock()
 	var conns []network.Conn
-	for c, e := range s.conns {
+	s.eachLocked(func(e *connEntry) {
 		if e.push != pushUnsupported && e.sentSeq < snap.seq {
-			conns = append(conns, c)
+			conns = append(conns, e.c)
 		}
-	}
+	})
 	s.mu.Unlock()
 
 	sem := make(chan struct{}, maxPushConcurrency)
@@ -404,8 +433,8 @@ func (s *Service) retriable(c network.Conn) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.conns[c]
-	return ok && e.push != pushUnsupported
+	e := s.entryLocked(c)
+	return e != nil && e.push != pushUnsupported
 }
 
 // pushTo sends snap to the peer of c.
@@ -458,7 +487,7 @@ func (s *Service) pushTo(c network.Conn, snap snapshot) error {
 func (s *Service) updateEntry(c network.Conn, f func(*connEntry)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.conns[c]; e != nil {
+	if e := s.entryLocked(c); e != nil {
 		f(e)
 	}
 }
@@ -529,6 +558,12 @@ func (s *Service) track(st network.Stream) bool {
 	if s.closed {
 		return false
 	}
+	if s.streams == nil {
+		// Made when needed and dropped when empty: a host with few
+		// connections serves a stream now and then, and an empty map
+		// keeps its table.
+		s.streams = make(map[network.Stream]struct{}, 1)
+	}
 	s.streams[st] = struct{}{}
 	s.wg.Add(1)
 	return true
@@ -538,6 +573,9 @@ func (s *Service) track(st network.Stream) bool {
 func (s *Service) untrack(st network.Stream) {
 	s.mu.Lock()
 	delete(s.streams, st)
+	if len(s.streams) == 0 {
+		s.streams = nil
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -588,7 +626,7 @@ func (s *Service) handleIdentify(st network.Stream) {
 func (s *Service) handlePush(st network.Stream) {
 	c := st.Conn()
 	s.mu.Lock()
-	e := s.conns[c]
+	e := s.entryLocked(c)
 	busy := e != nil && e.pushing
 	if e != nil {
 		e.pushing = true
@@ -618,7 +656,15 @@ func (s *Service) handlePush(st network.Stream) {
 // identifyConn runs identify on c and closes e.done.
 func (s *Service) identifyConn(c network.Conn, e *connEntry) {
 	defer s.wg.Done()
-	defer close(e.done)
+	done := e.done // set before this goroutine started; IdentifyWait reads it under mu
+	defer func() {
+		close(done)
+		// The channel is not kept for the connection's life: later
+		// waiters get the shared closed one.
+		s.mu.Lock()
+		e.done = closedChan
+		s.mu.Unlock()
+	}()
 	err := s.identify(c)
 	if t := s.cfg.tracer; t != nil && s.ctx.Err() == nil {
 		t.Identified(err)
@@ -631,7 +677,7 @@ func (s *Service) identifyConn(c network.Conn, e *connEntry) {
 	}
 	if c.IsClosed() {
 		s.mu.Lock()
-		if s.conns[c] == e {
+		if s.entryLocked(c) == e {
 			s.forgetLocked(c)
 		}
 		s.mu.Unlock()

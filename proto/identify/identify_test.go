@@ -110,8 +110,12 @@ func TestIdentifyExchange(t *testing.T) {
 		waitA, waitB := sa.IdentifyWait(ab), sb.IdentifyWait(ba)
 		<-waitA
 		<-waitB
-		if sa.IdentifyWait(ab) != waitA {
-			t.Error("a second IdentifyWait returned another channel")
+		// A second wait after the end is over at once, and starts no
+		// second identify (b's count below).
+		select {
+		case <-sa.IdentifyWait(ab):
+		default:
+			t.Error("a second IdentifyWait after identify ended returned an open channel")
 		}
 		synctest.Wait()
 		if n := b.InboundCount(ID); n != 1 {
@@ -145,7 +149,7 @@ func TestIdentifyExchange(t *testing.T) {
 			t.Errorf("observed addresses of closed connections kept: %v", got)
 		}
 		sa.mu.Lock()
-		n := len(sa.conns) + len(sa.peers)
+		n := len(sa.peers)
 		sa.mu.Unlock()
 		if n != 0 {
 			t.Errorf("state of closed connections kept")
@@ -166,12 +170,29 @@ func TestIdentifyKeepsAddrsWhileAnotherConnLives(t *testing.T) {
 		b.SetAddrs("/ip4/127.0.0.1/tcp/1002")
 		ab1, _ := connect(a, b, addrA, addrB)
 		ab2, _ := connect(a, b, addrA, addrB)
+		ab3, _ := connect(a, b, addrA, addrB)
 		<-sa.IdentifyWait(ab1)
 		<-sa.IdentifyWait(ab2)
-		ab1.Disconnect()
+		<-sa.IdentifyWait(ab3)
+		ab1.Disconnect() // the oldest, then the newest: both ends of the peer's list
+		ab3.Disconnect()
 		time.Sleep(24 * time.Hour)
 		if got := a.Peerstore().Addrs(b.ID()); len(got) != 1 {
 			t.Fatalf("addresses lost while a connection remains: %v", got)
+		}
+		sa.mu.Lock()
+		left := sa.entryLocked(ab2) != nil && sa.entryLocked(ab1) == nil && sa.entryLocked(ab3) == nil
+		sa.mu.Unlock()
+		if !left {
+			t.Fatal("the service forgot the wrong connections")
+		}
+		ab2.Disconnect()
+		synctest.Wait()
+		sa.mu.Lock()
+		n := len(sa.peers)
+		sa.mu.Unlock()
+		if n != 0 {
+			t.Error("the peer is kept after its last connection closed")
 		}
 	})
 }

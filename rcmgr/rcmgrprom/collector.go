@@ -126,8 +126,10 @@ type kindFigures struct {
 	limit    float64
 }
 
-// collectKinds sends the use and limits of every kind of scope that has
-// live scopes, top scopes excepted (their own figures are above).
+// collectKinds sends the use and limits of every kind of scope, top
+// scopes excepted (their own figures are above): zero use and a +Inf
+// limit for a kind with no live scope, so that a series does not vanish
+// while a host is idle (unused scopes are swept within a second).
 func (c *Collector) collectKinds(ch chan<- prometheus.Metric) {
 	const numResources = int(rcmgr.ResourceFD) + 1
 	var figs [rcmgr.KindIP + 1][numResources]kindFigures
@@ -153,10 +155,14 @@ func (c *Collector) collectKinds(ch chan<- prometheus.Metric) {
 		}
 	}
 	for k := range figs {
+		switch rcmgr.ScopeKind(k) {
+		case rcmgr.KindSystem, rcmgr.KindTransient, rcmgr.KindAllowlistedSystem, rcmgr.KindAllowlistedTransient:
+			continue
+		}
 		for r := range figs[k] {
 			f := &figs[k][r]
 			if !f.seen {
-				continue
+				f.limit = math.Inf(1)
 			}
 			kind, res := rcmgr.ScopeKind(k).String(), rcmgr.Resource(r).FieldName()
 			ch <- prometheus.MustNewConstMetric(c.kindUse, prometheus.GaugeValue, float64(f.use), kind, res)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/p2pnet/p2pnet/internal/netlab/labcmd"
 )
 
 // runAutoNATv1 is the autonat-v1 mode: a go-libp2p host on listen that
@@ -26,7 +27,7 @@ func runAutoNATv1(ctx context.Context, listen []string) error {
 	for _, a := range h.Addrs() {
 		addrs = append(addrs, a.String()+"/p2p/"+h.ID().String())
 	}
-	emit(map[string]any{"type": "listen", "addrs": addrs})
+	labcmd.Emit(map[string]any{"type": "listen", "addrs": addrs})
 	<-ctx.Done()
 	return nil
 }

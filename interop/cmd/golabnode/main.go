@@ -20,17 +20,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -43,51 +39,26 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/p2pnet/p2pnet/internal/netlab/labcmd"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
-
-var (
-	outMu sync.Mutex // guards out
-	out   = json.NewEncoder(os.Stdout)
-)
-
-func emit(v map[string]any) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	out.Encode(v)
-}
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: golabnode listen|ping [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	var listen, relays, cidrs multi
-	fs.Var(&listen, "listen", "listen address (repeatable)")
+	mode, fs := labcmd.Mode("golabnode listen|ping [flags]")
+	var f labcmd.Flags
+	f.Register(fs)
+	var relays labcmd.Strings
 	fs.Var(&relays, "relay", "listen: relay to reserve on")
-	fs.Var(&cidrs, "public-cidr", "range to count as public (repeatable)")
 	wait := fs.Duration("wait", 30*time.Second, "ping: how long to wait for a direct connection")
 	fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := labcmd.SignalContext()
 	defer stop()
-	if os.Args[1] == "autonat-v1" {
-		if err := runAutoNATv1(ctx, listen); err != nil {
-			fmt.Fprintln(os.Stderr, "golabnode:", err)
-			os.Exit(1)
-		}
+	if mode == "autonat-v1" {
+		labcmd.Exit("golabnode", runAutoNATv1(ctx, f.Listen))
 		return
 	}
-	if err := run(ctx, os.Args[1], listen, relays, cidrs, *wait, fs.Args()); err != nil {
-		fmt.Fprintln(os.Stderr, "golabnode:", err)
-		os.Exit(1)
-	}
+	labcmd.Exit("golabnode", run(ctx, mode, f.Listen, relays, f.PublicCIDR, *wait, fs.Args()))
 }
 
 // node is a go-libp2p host with its hole-punching service.
@@ -101,14 +72,11 @@ type node struct {
 }
 
 func run(ctx context.Context, mode string, listen, relays, cidrs []string, wait time.Duration, args []string) error {
-	n := &node{}
-	for _, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return err
-		}
-		n.public = append(n.public, p)
+	public, err := labcmd.Prefixes(cidrs)
+	if err != nil {
+		return err
 	}
+	n := &node{public: public}
 	h, err := libp2p.New(libp2p.ListenAddrStrings(listen...), libp2p.EnableRelay(), libp2p.ForceReachabilityPrivate())
 	if err != nil {
 		return err
@@ -173,7 +141,7 @@ func run(ctx context.Context, mode string, listen, relays, cidrs []string, wait 
 	if _, err := client.Reserve(cctx, h, *relay); err != nil {
 		return fmt.Errorf("reserving on the relay: %w", err)
 	}
-	emit(map[string]any{"type": "circuit", "addr": target + "/p2p-circuit/p2p/" + h.ID().String(), "observed": strs(n.holePunchAddrs())})
+	labcmd.Emit(map[string]any{"type": "circuit", "addr": target + "/p2p-circuit/p2p/" + h.ID().String(), "observed": labcmd.Strs(n.holePunchAddrs())})
 	for {
 		select {
 		case e := <-idSub.Out():
@@ -278,7 +246,7 @@ func (n *node) Trace(evt *holepunch.Event) {
 	default:
 		return
 	}
-	emit(m)
+	labcmd.Emit(m)
 }
 
 // pingVia connects through the relay to the circuit address target,
@@ -308,7 +276,7 @@ func (n *node) pingVia(ctx context.Context, target string, wait time.Duration) e
 	if err != nil {
 		return fmt.Errorf("relayed ping: %w", err)
 	}
-	emit(map[string]any{"type": "relayed", "rtt_ms": float64(rtt.Microseconds()) / 1000})
+	labcmd.Emit(map[string]any{"type": "relayed", "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	pctx, pcancel := context.WithTimeout(ctx, wait+10*time.Second)
@@ -320,14 +288,14 @@ func (n *node) pingVia(ctx context.Context, target string, wait time.Duration) e
 		if err != nil {
 			return fmt.Errorf("direct ping: %w", err)
 		}
-		emit(map[string]any{"type": "direct", "addr": c.RemoteMultiaddr().String(), "transport": c.ConnState().Transport,
+		labcmd.Emit(map[string]any{"type": "direct", "addr": c.RemoteMultiaddr().String(), "transport": c.ConnState().Transport,
 			"elapsed_ms": elapsed.Milliseconds(), "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	case <-t.C:
 		rtt, err := pingOnce(network.WithAllowLimitedConn(pctx, "ping"), n.h, ai.ID)
 		if err != nil {
 			return fmt.Errorf("relayed ping after the failed punch: %w", err)
 		}
-		emit(map[string]any{"type": "nodirect", "rtt_ms": float64(rtt.Microseconds()) / 1000})
+		labcmd.Emit(map[string]any{"type": "nodirect", "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -340,12 +308,4 @@ func pingOnce(ctx context.Context, h host.Host, p peer.ID) (time.Duration, error
 	defer cancel()
 	r := <-ping.Ping(ctx, h, p)
 	return r.RTT, r.Error
-}
-
-func strs(as []ma.Multiaddr) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.String()
-	}
-	return out
 }

@@ -684,15 +684,18 @@ func chanSeq[T any](c <-chan T) func(func(T) bool) {
 	}
 }
 
-// settle collects garbage and lets ending goroutines (identify, dial
-// workers) finish, then reports goroutines and heap in use.
+// settle collects garbage and lets a second go by, so that what ends
+// after a connection's start (identify, dial workers, resource scopes a
+// manager sweeps once unused) has ended on both stacks, then reports
+// goroutines and heap in use: an idle connection's cost, not a fresh
+// one's.
 func settle() (goroutines int, heap uint64) {
 	var ms runtime.MemStats
-	for range 3 {
+	for range 10 {
 		runtime.GC()
 		// A measurement, not synchronisation: goroutines that are
 		// ending get a moment to exit before they are counted.
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	runtime.ReadMemStats(&ms)
 	// Live bytes after a collection: HeapInuse would count whole spans,

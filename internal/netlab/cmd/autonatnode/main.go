@@ -13,18 +13,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net/netip"
-	"os"
-	"os/signal"
-	"strings"
-	"sync"
-	"syscall"
-	"time"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/netlab/labcmd"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/autonat"
@@ -32,42 +25,19 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
-
-var (
-	outMu sync.Mutex
-	out   = json.NewEncoder(os.Stdout)
-)
-
-func emit(v map[string]any) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	out.Encode(v)
-}
-
 func main() {
-	var listen, connect, cidrs multi
-	flag.Var(&listen, "listen", "listen address (repeatable)")
+	var f labcmd.Flags
+	f.Register(flag.CommandLine)
+	var connect labcmd.Strings
 	flag.Var(&connect, "connect", "peer to connect to (repeatable)")
-	flag.Var(&cidrs, "public-cidr", "range to count as public (repeatable)")
 	flag.Parse()
-	if err := run(listen, connect, cidrs); err != nil {
-		fmt.Fprintln(os.Stderr, "autonatnode:", err)
-		os.Exit(1)
-	}
+	labcmd.Exit("autonatnode", run(f.Listen, connect, f.PublicCIDR))
 }
 
 func run(listen, connect, cidrs []string) error {
-	var public autonat.Public
-	for _, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return err
-		}
-		public = append(public, p.Masked())
+	public, err := labcmd.Prefixes(cidrs)
+	if err != nil {
+		return err
 	}
 	// The node runs its own AutoNAT server and client below, to report
 	// each result: the host's own client stays off.
@@ -86,32 +56,29 @@ func run(listen, connect, cidrs []string) error {
 	cli := autonat.NewClient(h, autonat.ClientPublic(public),
 		autonat.Candidates(func() []ma.Multiaddr { return append(h.Addrs(), h.Identify().ObservedAddrs()...) }),
 		autonat.OnResult(func(a ma.Multiaddr, r autonat.Result, err error) {
-			emit(map[string]any{"type": "check", "addr": a.String(), "reachable": r.Reachable, "error": fmt.Sprint(err)})
+			labcmd.Emit(map[string]any{"type": "check", "addr": a.String(), "reachable": r.Reachable, "error": fmt.Sprint(err)})
 		}),
 		autonat.OnReachability(func(r network.Reachability) {
-			emit(map[string]any{"type": "reachability", "reachability": r.String(), "observed": fmt.Sprint(h.Identify().ObservedAddrs())})
+			labcmd.Emit(map[string]any{"type": "reachability", "reachability": r.String(), "observed": fmt.Sprint(h.Identify().ObservedAddrs())})
 		}))
 	defer cli.Close()
-	var addrs []string
-	for _, a := range h.P2PAddrs() {
-		addrs = append(addrs, a.String())
-	}
-	emit(map[string]any{"type": "listen", "addrs": addrs})
-	for _, c := range connect {
-		ai, err := peer.AddrInfoFromString(c)
+	labcmd.Emit(map[string]any{"type": "listen", "addrs": labcmd.Strs(h.P2PAddrs())})
+	ctx, stop := labcmd.SignalContext()
+	defer stop()
+	err = labcmd.ConnectAll(ctx, connect, func(ctx context.Context, addr string) error {
+		ai, err := peer.AddrInfoFromString(addr)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = h.Connect(ctx, *ai)
-		cancel()
-		if err != nil {
+		if err := h.Connect(ctx, *ai); err != nil {
 			return err
 		}
-		emit(map[string]any{"type": "connected", "peer": ai.ID.String()})
+		labcmd.Emit(map[string]any{"type": "connected", "peer": ai.ID.String()})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
+	<-ctx.Done()
 	return nil
 }

@@ -14,18 +14,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/p2pnet/p2pnet"
+	"github.com/p2pnet/p2pnet/internal/netlab/labcmd"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/holepunch"
@@ -34,39 +29,22 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
-
-var out = json.NewEncoder(os.Stdout)
-var outMu sync.Mutex
-
-func emit(v map[string]any) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	out.Encode(v)
-}
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: labnode relay|listen|ping [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	var listen, relays, cidrs multi
-	fs.Var(&listen, "listen", "listen address (repeatable)")
+	mode, fs := labcmd.Mode("labnode relay|listen|ping [flags]")
+	var f labcmd.Flags
+	f.Register(fs)
+	var relays labcmd.Strings
 	fs.Var(&relays, "relay", "relay to reserve on (repeatable)")
-	fs.Var(&cidrs, "public-cidr", "range to count as public (repeatable)")
 	wait := fs.Duration("wait", 30*time.Second, "ping: how long to wait for a direct connection")
 	fs.Parse(os.Args[2:])
-	if err := run(os.Args[1], listen, relays, cidrs, *wait, fs.Args()); err != nil {
-		fmt.Fprintln(os.Stderr, "labnode:", err)
-		os.Exit(1)
-	}
+	labcmd.Exit("labnode", run(mode, f.Listen, relays, f.PublicCIDR, *wait, fs.Args()))
 }
 
 func run(mode string, listen, relays, cidrs []string, wait time.Duration, args []string) error {
+	prefixes, err := labcmd.Prefixes(cidrs)
+	if err != nil {
+		return err
+	}
 	// The node runs its own DCUtR service below, to report each result.
 	opts := []p2pnet.Option{p2pnet.ListenAddrStrings(listen...), p2pnet.DisableHolePunching()}
 	switch mode {
@@ -86,14 +64,6 @@ func run(mode string, listen, relays, cidrs []string, wait time.Duration, args [
 		return err
 	}
 	defer h.Close()
-	var prefixes []netip.Prefix
-	for _, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return err
-		}
-		prefixes = append(prefixes, p)
-	}
 	hp := holepunch.New(h,
 		holepunch.ObservedAddrs(h.Identify().ObservedAddrs),
 		holepunch.PublicPrefixes(prefixes...),
@@ -106,15 +76,15 @@ func run(mode string, listen, relays, cidrs []string, wait time.Duration, args [
 			} else {
 				m["addr"] = r.Conn.RemoteMultiaddr().String()
 			}
-			emit(m)
+			labcmd.Emit(m)
 		}))
 	defer hp.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := labcmd.SignalContext()
 	defer stop()
 	switch mode {
 	case "relay":
-		emit(map[string]any{"type": "listen", "addrs": strs(h.P2PAddrs())})
+		labcmd.Emit(map[string]any{"type": "listen", "addrs": labcmd.Strs(h.P2PAddrs())})
 	case "listen":
 		for len(h.RelayAddrs()) == 0 {
 			select {
@@ -125,8 +95,8 @@ func run(mode string, listen, relays, cidrs []string, wait time.Duration, args [
 		}
 		identified(ctx, h)
 		for _, a := range h.RelayAddrs() {
-			emit(map[string]any{"type": "circuit", "addr": a.String() + "/p2p/" + h.ID().String(),
-				"observed": strs(h.Identify().ObservedAddrs())})
+			labcmd.Emit(map[string]any{"type": "circuit", "addr": a.String() + "/p2p/" + h.ID().String(),
+				"observed": labcmd.Strs(h.Identify().ObservedAddrs())})
 		}
 	case "ping":
 		if len(args) != 1 {
@@ -192,7 +162,7 @@ func pingVia(ctx context.Context, h *p2pnet.Host, target string, wait time.Durat
 	if err != nil {
 		return fmt.Errorf("relayed ping: %w", err)
 	}
-	emit(map[string]any{"type": "relayed", "rtt_ms": float64(rtt.Microseconds()) / 1000})
+	labcmd.Emit(map[string]any{"type": "relayed", "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -204,7 +174,7 @@ func pingVia(ctx context.Context, h *p2pnet.Host, target string, wait time.Durat
 		if err != nil {
 			return fmt.Errorf("direct ping: %w", err)
 		}
-		emit(map[string]any{"type": "direct", "addr": c.RemoteMultiaddr().String(), "transport": c.ConnState().Transport,
+		labcmd.Emit(map[string]any{"type": "direct", "addr": c.RemoteMultiaddr().String(), "transport": c.ConnState().Transport,
 			"elapsed_ms": elapsed.Milliseconds(), "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	case <-t.C:
 		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -213,17 +183,9 @@ func pingVia(ctx context.Context, h *p2pnet.Host, target string, wait time.Durat
 		if err != nil {
 			return fmt.Errorf("relayed ping after the failed punch: %w", err)
 		}
-		emit(map[string]any{"type": "nodirect", "rtt_ms": float64(rtt.Microseconds()) / 1000})
+		labcmd.Emit(map[string]any{"type": "nodirect", "rtt_ms": float64(rtt.Microseconds()) / 1000})
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	return nil
-}
-
-func strs(as []ma.Multiaddr) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.String()
-	}
-	return out
 }

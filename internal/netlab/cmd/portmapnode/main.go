@@ -18,70 +18,41 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/p2pnet/p2pnet"
 	"github.com/p2pnet/p2pnet/event"
+	"github.com/p2pnet/p2pnet/internal/netlab/labcmd"
 	"github.com/p2pnet/p2pnet/nat"
 	"github.com/p2pnet/p2pnet/network"
 	"github.com/p2pnet/p2pnet/peer"
 	"github.com/p2pnet/p2pnet/proto/ping"
-
-	ma "github.com/multiformats/go-multiaddr"
 )
-
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
-
-var (
-	outMu sync.Mutex
-	out   = json.NewEncoder(os.Stdout)
-)
-
-func emit(v map[string]any) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	out.Encode(v)
-}
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: portmapnode stun|listen|dial [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	var listen, connect, cidrs multi
-	fs.Var(&listen, "listen", "listen address (repeatable)")
+	mode, fs := labcmd.Mode("portmapnode stun|listen|dial [flags]")
+	var f labcmd.Flags
+	f.Register(fs)
+	var connect labcmd.Strings
 	fs.Var(&connect, "connect", "peer to connect to (repeatable)")
-	fs.Var(&cidrs, "public-cidr", "range to count as public (repeatable)")
 	fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := labcmd.SignalContext()
 	defer stop()
 	var err error
-	switch os.Args[1] {
+	switch mode {
 	case "stun":
-		err = serveSTUN(ctx, listen)
+		err = serveSTUN(ctx, f.Listen)
 	case "listen":
-		err = runListen(ctx, listen, connect, cidrs)
+		err = runListen(ctx, f.Listen, connect, f.PublicCIDR)
 	case "dial":
 		err = dial(ctx, fs.Args())
 	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
+		err = fmt.Errorf("unknown mode %q", mode)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "portmapnode:", err)
-		os.Exit(1)
-	}
+	labcmd.Exit("portmapnode", err)
 }
 
 // serveSTUN answers Binding requests with the sender's address
@@ -97,7 +68,7 @@ func serveSTUN(ctx context.Context, listen []string) error {
 		return err
 	}
 	go func() { <-ctx.Done(); c.Close() }()
-	emit(map[string]any{"type": "stun", "addr": c.LocalAddr().String()})
+	labcmd.Emit(map[string]any{"type": "stun", "addr": c.LocalAddr().String()})
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := c.ReadFrom(buf)
@@ -148,7 +119,7 @@ func runListen(ctx context.Context, listen, connect, cidrs []string) error {
 	}
 	defer h.Close()
 	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		emit(map[string]any{"type": "conn", "peer": c.RemotePeer().String(), "addr": c.RemoteMultiaddr().String(),
+		labcmd.Emit(map[string]any{"type": "conn", "peer": c.RemotePeer().String(), "addr": c.RemoteMultiaddr().String(),
 			"dir": c.Stat().Direction.String(), "limited": c.Stat().Limited})
 	}})
 	sub, err := h.EventBus().Subscribe([]any{new(event.EvtLocalAddressesUpdated), new(event.EvtLocalReachabilityChanged)})
@@ -156,18 +127,16 @@ func runListen(ctx context.Context, listen, connect, cidrs []string) error {
 		return err
 	}
 	defer sub.Close()
-	emit(map[string]any{"type": "listen", "id": h.ID().String(), "addrs": strs(h.Addrs())})
-	for _, c := range connect {
-		ai, err := peer.AddrInfoFromString(c)
+	labcmd.Emit(map[string]any{"type": "listen", "id": h.ID().String(), "addrs": labcmd.Strs(h.Addrs())})
+	err = labcmd.ConnectAll(ctx, connect, func(ctx context.Context, addr string) error {
+		ai, err := peer.AddrInfoFromString(addr)
 		if err != nil {
 			return err
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = h.Connect(cctx, *ai)
-		cancel()
-		if err != nil {
-			return err
-		}
+		return h.Connect(ctx, *ai)
+	})
+	if err != nil {
+		return err
 	}
 	var last string
 	for {
@@ -176,10 +145,10 @@ func runListen(ctx context.Context, listen, connect, cidrs []string) error {
 			ms = append(ms, fmt.Sprintf("%v %d %s", m.Protocol, m.InternalPort, m.External))
 		}
 		st := map[string]any{"type": "state", "mappings": ms, "reachability": h.Reachability().String(),
-			"addrs": strs(h.Addrs())}
+			"addrs": labcmd.Strs(h.Addrs())}
 		if b, _ := json.Marshal(st); string(b) != last {
 			last = string(b)
-			emit(st)
+			labcmd.Emit(st)
 		}
 		select {
 		case <-states:
@@ -213,16 +182,8 @@ func dial(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, c := range h.Network().ConnsToPeer(ai.ID) {
-		emit(map[string]any{"type": "dialed", "addr": c.RemoteMultiaddr().String(), "limited": c.Stat().Limited,
+		labcmd.Emit(map[string]any{"type": "dialed", "addr": c.RemoteMultiaddr().String(), "limited": c.Stat().Limited,
 			"rtt_ms": float64(rtt.Microseconds()) / 1000})
 	}
 	return nil
-}
-
-func strs(as []ma.Multiaddr) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.String()
-	}
-	return out
 }
