@@ -18,6 +18,17 @@ import (
 // varint, and of a message longer than allowed.
 var ErrMalformed = errors.New("pbio: malformed frame")
 
+// WrapMalformed returns err with sentinel (a protocol's own "malformed
+// message" error) wrapped in too when err is a framing error, so that a
+// protocol's callers match its sentinel whatever failed; other errors
+// and nil come back as they are.
+func WrapMalformed(err, sentinel error) error {
+	if errors.Is(err, ErrMalformed) && !errors.Is(err, sentinel) {
+		return fmt.Errorf("%w: %w", sentinel, err)
+	}
+	return err
+}
+
 // Marshaler appends a message's encoding to b.
 type Marshaler interface {
 	AppendMarshal(b []byte) []byte

@@ -77,3 +77,18 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestWrapMalformed(t *testing.T) {
+	ours := errors.New("proto: malformed")
+	var got raw
+	err := WrapMalformed(Read(bytes.NewReader([]byte{5, 1, 2, 3, 4, 5}), &got, 4), ours)
+	if !errors.Is(err, ours) || !errors.Is(err, ErrMalformed) {
+		t.Errorf("framing error %v does not match both sentinels", err)
+	}
+	if err := WrapMalformed(io.EOF, ours); err != io.EOF {
+		t.Errorf("EOF became %v", err)
+	}
+	if err := WrapMalformed(nil, ours); err != nil {
+		t.Errorf("nil became %v", err)
+	}
+}

@@ -319,19 +319,11 @@ func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v []by
 
 // WriteMessage writes m with its length prefix, in one Write.
 func WriteMessage(w io.Writer, m codec) error {
-	return malformed(pbio.Write(w, m, MaxMessageSize))
+	return pbio.WrapMalformed(pbio.Write(w, m, MaxMessageSize), ErrMalformed)
 }
 
 // ReadMessage reads one length-prefixed message from r into m. It reads
 // no byte beyond the message.
 func ReadMessage(r io.Reader, m codec) error {
-	return malformed(pbio.Read(r, m, MaxMessageSize))
-}
-
-// malformed makes a framing error one of ours.
-func malformed(err error) error {
-	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return err
+	return pbio.WrapMalformed(pbio.Read(r, m, MaxMessageSize), ErrMalformed)
 }

@@ -116,19 +116,11 @@ func (m *Message) Unmarshal(b []byte) error {
 
 // WriteMessage writes m to w with its length prefix, in one Write.
 func WriteMessage(w io.Writer, m *Message) error {
-	return malformed(pbio.Write(w, m, MaxMessageSize))
+	return pbio.WrapMalformed(pbio.Write(w, m, MaxMessageSize), ErrMalformed)
 }
 
 // ReadMessage reads one length-prefixed message from r into m. It reads
 // no byte beyond the message.
 func ReadMessage(r io.Reader, m *Message) error {
-	return malformed(pbio.Read(r, m, MaxMessageSize))
-}
-
-// malformed makes a framing error one of ours.
-func malformed(err error) error {
-	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return err
+	return pbio.WrapMalformed(pbio.Read(r, m, MaxMessageSize), ErrMalformed)
 }

@@ -382,20 +382,12 @@ type message interface {
 // WriteMessage writes m prefixed with its length as a varint, in one
 // Write.
 func WriteMessage(w io.Writer, m message) error {
-	return malformed(pbio.Write(w, m, MaxMessageSize))
+	return pbio.WrapMalformed(pbio.Write(w, m, MaxMessageSize), ErrMalformed)
 }
 
 // ReadMessage reads one length-prefixed message into m. It reads no
 // byte beyond the message, so that what follows on the stream (relayed
 // data) stays unread.
 func ReadMessage(r io.Reader, m message) error {
-	return malformed(pbio.Read(r, m, MaxMessageSize))
-}
-
-// malformed makes a framing error one of ours.
-func malformed(err error) error {
-	if errors.Is(err, pbio.ErrMalformed) && !errors.Is(err, ErrMalformed) {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return err
+	return pbio.WrapMalformed(pbio.Read(r, m, MaxMessageSize), ErrMalformed)
 }
