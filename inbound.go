@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pnet/p2pnet/multistream"
 	"github.com/p2pnet/p2pnet/network"
 )
 
@@ -60,6 +61,15 @@ func (n *negotiation) Read(b []byte) (int, error) {
 
 // Write writes to the stream.
 func (n *negotiation) Write(b []byte) (int, error) { return n.s.Write(b) }
+
+// WriteLazy writes to the stream, letting it hold b back for its next
+// write when it can (see multistream.LazyWriter).
+func (n *negotiation) WriteLazy(b []byte) (int, error) {
+	if lw, ok := n.s.(multistream.LazyWriter); ok {
+		return lw.WriteLazy(b)
+	}
+	return n.s.Write(b)
+}
 
 // expired is the timer's function.
 func (n *negotiation) expired() {

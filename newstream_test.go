@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +178,35 @@ func TestNewStreamWriteOnlyAccepted(t *testing.T) {
 				t.Fatal("handler did not end")
 			}
 		})
+	}
+}
+
+func TestNewStreamAnsweredByIdleHandler(t *testing.T) {
+	// The echo of the accepted protocol is written lazily, to share a
+	// write with the handler's reply. A handler that neither reads nor
+	// writes yet must not leave a dialer that waits for the echo
+	// hanging: yamux writes what it holds back within a millisecond.
+	a, b := newHost(t), newHost(t)
+	held := make(chan network.Stream, 1)
+	b.SetStreamHandlerMatch("/idle", func(p protocol.ID) bool { return strings.HasPrefix(string(p), "/idle/") },
+		func(s network.Stream) { held <- s })
+	c := connect(t, a, b)
+	<-a.Identify().IdentifyWait(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Two protocols the peerstore does not list: NewStream negotiates,
+	// waiting for the echo, before it returns. The first streams may
+	// find other frames (identify, the keepalive's first pings) going
+	// out that carry the echo; the later ones find the connection idle.
+	for i := range 20 {
+		s, err := a.NewStream(ctx, b.ID(), "/idle/one", "/idle/two")
+		if err != nil {
+			t.Fatalf("NewStream %d: %v", i, err)
+		}
+		if s.Protocol() != "/idle/one" {
+			t.Errorf("negotiated %q, want /idle/one", s.Protocol())
+		}
+		s.Close()
+		(<-held).Close()
 	}
 }

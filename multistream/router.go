@@ -145,6 +145,14 @@ func (r *Router[T]) lookup(msg []byte) (protocol.ID, T, bool) {
 	return "", zero, false
 }
 
+// LazyWriter is a writer that can hold a small write back to go out with
+// the next one, as a yamux stream can (the swarm's streams over yamux
+// too). Such a stream sends what it holds before it waits to read, so a
+// peer waiting for it is never stuck.
+type LazyWriter interface {
+	WriteLazy(p []byte) (int, error)
+}
+
 // Negotiate answers a dialer on rw: it reads the dialer's header, then
 // answers proposals, "na" to those it has no handler for and the protocol
 // list to "ls", until one has a handler. It echoes that one and returns it
@@ -152,7 +160,9 @@ func (r *Router[T]) lookup(msg []byte) (protocol.ID, T, bool) {
 //
 // Negotiate reads nothing past the accepted proposal, and writes once per
 // round trip: our header goes out with the first answer, after the
-// dialer's header and first proposal have been read. It gives up with
+// dialer's header and first proposal have been read. When rw is a
+// [LazyWriter], the echo of the accepted protocol is written lazily, to
+// share a write with the handler's reply. It gives up with
 // [ErrTooManyRounds] after refusing [MaxRounds] proposals, and with
 // [ErrHeaderMismatch] if the dialer does not speak /multistream/1.0.0.
 //
@@ -187,7 +197,11 @@ func (r *Router[T]) Negotiate(rw io.ReadWriter) (protocol.ID, T, error) {
 			out = r.appendList(out)
 		} else if id, h, ok := r.lookup(msg); ok {
 			out = appendMessage(out, string(id))
-			_, _ = rw.Write(out)
+			if lw, ok := rw.(LazyWriter); ok {
+				_, _ = lw.WriteLazy(out)
+			} else {
+				_, _ = rw.Write(out)
+			}
 			return id, h, nil
 		} else {
 			out = append(out, naMsg...)

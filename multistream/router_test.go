@@ -396,3 +396,49 @@ func TestRouterConcurrentUse(t *testing.T) {
 	close(stop)
 	churn.Wait()
 }
+
+// lazyRW is an in-memory stream that tells Write and WriteLazy apart.
+type lazyRW struct {
+	in          io.Reader
+	writes      [][]byte
+	lazy        [][]byte
+	failWriting bool
+}
+
+func (l *lazyRW) Read(b []byte) (int, error) { return l.in.Read(b) }
+
+func (l *lazyRW) Write(b []byte) (int, error) {
+	l.writes = append(l.writes, bytes.Clone(b))
+	return len(b), nil
+}
+
+func (l *lazyRW) WriteLazy(b []byte) (int, error) {
+	l.lazy = append(l.lazy, bytes.Clone(b))
+	if l.failWriting {
+		return 0, errors.New("stream reset")
+	}
+	return len(b), nil
+}
+
+func TestNegotiateEchoesLazily(t *testing.T) {
+	// Refusals are written at once (the dialer waits for them); only the
+	// echo of the accepted protocol, which the handler's reply can carry,
+	// is written lazily. A failing lazy write is ignored like a failing
+	// echo.
+	for _, fail := range []bool{false, true} {
+		rw := &lazyRW{
+			in:          bytes.NewReader(wire(ProtocolID, "/unknown/1.0.0", "/ipfs/ping/1.0.0")),
+			failWriting: fail,
+		}
+		id, h, err := testRouter().Negotiate(rw)
+		if err != nil || id != "/ipfs/ping/1.0.0" || h != "ping" {
+			t.Fatalf("Negotiate = %q, %q, %v", id, h, err)
+		}
+		if want := [][]byte{wire(ProtocolID, "na")}; !equalWrites(rw.writes, want) {
+			t.Errorf("written at once: %q, want %q", rw.writes, want)
+		}
+		if want := [][]byte{wire("/ipfs/ping/1.0.0")}; !equalWrites(rw.lazy, want) {
+			t.Errorf("written lazily: %q, want %q", rw.lazy, want)
+		}
+	}
+}

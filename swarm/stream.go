@@ -91,6 +91,26 @@ func (st *Stream) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteLazy writes b, letting the multiplexer hold it back to go out with
+// the stream's next write when it can (yamux's streams can: see
+// yamux.Stream.WriteLazy); otherwise it is Write.
+func (st *Stream) WriteLazy(b []byte) (int, error) {
+	lw, ok := st.ms.(lazyWriter)
+	if !ok {
+		return st.Write(b)
+	}
+	n, err := lw.WriteLazy(b)
+	if st.traced {
+		st.out.Add(int64(n))
+	}
+	return n, err
+}
+
+// lazyWriter is a multiplexer's stream with WriteLazy.
+type lazyWriter interface {
+	WriteLazy(b []byte) (int, error)
+}
+
 // CloseWrite half-closes the stream: the remote reads EOF.
 func (st *Stream) CloseWrite() error { return st.ms.CloseWrite() }
 

@@ -32,7 +32,8 @@ type Conn struct {
 	isServer bool
 	span     network.ResourceScopeSpan
 
-	flusherFn func() // c.flusher, made once
+	flusherFn   func() // c.flusher, made once
+	lazyFlushFn func() // c.lazyFlush, made once
 
 	closedCh  chan struct{}  // closed when the connection starts closing
 	closeDone chan struct{}  // closed when closeWithError has finished
@@ -69,9 +70,11 @@ type Conn struct {
 	sendClosed    bool       // no more frames may be queued
 	sendErr       error      // why writing stopped; sticky
 	waiters       []flushWaiter
-	repliesQueued int       // queueReply frames since the last write
-	fixDeadline   bool      // closing set the write deadline; leave it
-	lastDeadline  time.Time // the write deadline set on nc
+	repliesQueued int         // queueReply frames since the last write
+	fixDeadline   bool        // closing set the write deadline; leave it
+	lastDeadline  time.Time   // the write deadline set on nc
+	lazyTimer     *time.Timer // writes lazily queued frames; made on first use
+	lazyArmed     bool        // lazyTimer is set to fire
 
 	pingMu          sync.Mutex // guards the following
 	pingTimer       *time.Timer
@@ -102,6 +105,7 @@ func newConn(nc net.Conn, isServer bool, cfg config, span network.ResourceScopeS
 		nextID:       1,
 	}
 	c.flusherFn = c.flusher
+	c.lazyFlushFn = c.lazyFlush
 	if isServer {
 		c.nextID = 2
 	}
@@ -338,6 +342,10 @@ func (c *Conn) cleanup() {
 	}
 
 	c.sendMu.Lock()
+	if c.lazyTimer != nil {
+		c.lazyTimer.Stop() // if its function runs, it finds sendClosed set
+		c.lazyArmed = false
+	}
 	if !c.writing {
 		putSendBuf(c.sendBuf)
 		putSendBuf(c.spareBuf)

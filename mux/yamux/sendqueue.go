@@ -32,6 +32,13 @@ const (
 	dataBufSize = 2*(maxWriteBatch+(maxWriteBatch/maxFramePayload)*headerSize) + frameBufSize
 	// maxPooledSendBuf is the largest send buffer kept for reuse.
 	maxPooledSendBuf = 2 << 20
+	// lazyFlushDelay bounds how long frames queued lazily (the SYN of an
+	// opened stream, the ACK of an accepted one, WriteLazy's data) wait
+	// for another write to carry them.
+	lazyFlushDelay = time.Millisecond
+	// maxLazyWrite is the largest WriteLazy that is queued lazily; a
+	// larger one is a Write.
+	maxLazyWrite = frameBufSize
 )
 
 var (
@@ -115,6 +122,57 @@ func (c *Conn) queueFrame(typ frameType, flags uint16, id, length uint32) error 
 	c.queued += headerSize
 	c.ensureWriterLocked()
 	return nil
+}
+
+// queueLazy queues a frame, with payload p if any, that goes out with the
+// next write on the connection, whoever makes it, and within
+// lazyFlushDelay at the latest: a stream's SYN then rides with its first
+// data, and an accepted stream's ACK and protocol answer with its
+// handler's reply, saving a write and a flusher goroutine each. The
+// stream flushes its lazy frames itself before it waits for the remote
+// (see Stream.flushLazyLocked). It returns the queue's end offset after
+// the frame.
+func (c *Conn) queueLazy(typ frameType, flags uint16, id, length uint32, p []byte) (uint64, error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendClosed {
+		return 0, c.sendClosedErrLocked()
+	}
+	buf := c.dataBufLocked(headerSize + len(p))
+	*buf = append(appendHeader(*buf, typ, flags, id, length), p...)
+	c.queued += uint64(headerSize + len(p))
+	// The timer is armed at most once per lazyFlushDelay and never
+	// stopped when a write carries the frames: arming and stopping it for
+	// every stream cost more than the goroutine it saves. Firing with
+	// nothing queued costs a goroutine start, once per lazyFlushDelay.
+	if !c.writing && !c.lazyArmed {
+		c.lazyArmed = true
+		if c.lazyTimer == nil {
+			c.lazyTimer = time.AfterFunc(lazyFlushDelay, c.lazyFlushFn)
+		} else {
+			c.lazyTimer.Reset(lazyFlushDelay)
+		}
+	}
+	return c.queued, nil
+}
+
+// lazyFlush is the lazy timer's function: it writes what is queued
+// unless a goroutine is writing it already.
+func (c *Conn) lazyFlush() {
+	c.sendMu.Lock()
+	c.lazyArmed = false
+	if c.writing || c.sendClosed || c.sendErr != nil || c.sendBuf == nil || len(*c.sendBuf) == 0 {
+		c.sendMu.Unlock()
+		return
+	}
+	c.writing = true
+	c.wg.Add(1) // not closing (sendClosed is unset), so the read loop holds wg above zero
+	err := c.flushLocked(0)
+	c.sendMu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+	}
+	c.wg.Done()
 }
 
 // queueFinalFrame queues a frame without payload that its caller will

@@ -41,6 +41,7 @@ type Stream struct {
 	reserved    int       // bytes reserved in the connection's span
 	lastUpdate  time.Time // when the last WindowUpdate was queued
 	sendWindow  uint32    // bytes this side may send
+	lazyEnd     uint64    // the connection's queue end after this stream's last lazily queued frame
 }
 
 var _ network.MuxedStream = (*Stream)(nil)
@@ -89,6 +90,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 		case s.finReceived:
 			err = io.EOF
 		case len(p) == 0:
+		case s.lazyEnd != 0:
+			s.flushLazyLocked()
+			continue
 		default:
 			s.mu.Unlock()
 			select {
@@ -157,6 +161,65 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 }
 
+// WriteLazy is Write for a small p that need not go out at once: p is
+// queued to go out with the next write on the connection, before this
+// stream waits for the remote, or within a millisecond, whichever comes
+// first. A protocol's answer then shares a write with the reply that
+// follows it. It returns at once unless p is larger than 4 KiB or the send
+// window is short, when it is Write.
+func (s *Stream) WriteLazy(p []byte) (int, error) {
+	if len(p) > maxLazyWrite {
+		return s.Write(p)
+	}
+	s.writeMu.Lock()
+	s.mu.Lock()
+	var err error
+	switch {
+	case s.writeClosed:
+		err = ErrStreamClosedWrite
+	case s.resetErr != nil:
+		err = s.resetErr
+	case s.connErr != nil:
+		err = s.connErr
+	case s.writeDeadline.expired():
+		err = os.ErrDeadlineExceeded
+	case len(p) == 0:
+	case int(s.sendWindow) < len(p):
+		s.mu.Unlock()
+		s.writeMu.Unlock()
+		return s.Write(p)
+	default:
+		flags := s.openFlags
+		s.openFlags = 0
+		var end uint64
+		end, err = s.conn.queueLazy(typeData, flags, s.id, uint32(len(p)), p)
+		if err != nil {
+			err = s.conn.failedStreamErr(err)
+			break
+		}
+		s.lazyEnd = end
+		s.sendWindow -= uint32(len(p))
+	}
+	s.mu.Unlock()
+	s.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flushLazyLocked writes the frames this stream queued lazily, before it
+// waits for the remote, which may be waiting for them. The caller holds
+// mu; it is released while writing, so the caller checks the stream's
+// state again.
+func (s *Stream) flushLazyLocked() {
+	end := s.lazyEnd
+	s.lazyEnd = 0
+	s.mu.Unlock()
+	s.conn.flushQueued(end)
+	s.mu.Lock()
+}
+
 // queueWrite waits for send window and queues as much of p as it and
 // maxWriteBatch allow.
 func (s *Stream) queueWrite(p []byte) (end uint64, n int, err error) {
@@ -183,7 +246,11 @@ func (s *Stream) queueWrite(p []byte) (end uint64, n int, err error) {
 				return 0, 0, s.conn.failedStreamErr(err)
 			}
 			s.sendWindow -= uint32(n)
+			s.lazyEnd = 0 // written with this batch
 			return end, n, nil
+		case s.lazyEnd != 0:
+			s.flushLazyLocked()
+			continue
 		}
 		s.mu.Unlock()
 		select {
@@ -338,6 +405,11 @@ func (s *Stream) sendWindowUpdateLocked(force bool) error {
 	s.recvAvail += delta
 	flags := s.openFlags
 	s.openFlags = 0
+	if force {
+		end, err := c.queueLazy(typeWindowUpdate, flags, s.id, delta, nil)
+		s.lazyEnd = end
+		return err
+	}
 	return c.queueFrame(typeWindowUpdate, flags, s.id, delta)
 }
 
