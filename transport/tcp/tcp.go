@@ -41,6 +41,8 @@ type Transport struct {
 	upgrader *upgrader.Upgrader
 	rcmgr    network.ResourceManager
 
+	tuples *tuples // four-tuples of our listen ports in use or closed lately
+
 	mu        sync.Mutex       // guards the following
 	listening map[int][]string // family (4 or 6) → host:port of our listeners
 }
@@ -53,7 +55,7 @@ func New(u *upgrader.Upgrader, rcmgr network.ResourceManager) *Transport {
 	if rcmgr == nil {
 		rcmgr = &network.NullResourceManager{}
 	}
-	return &Transport{upgrader: u, rcmgr: rcmgr, listening: map[int][]string{}}
+	return &Transport{upgrader: u, rcmgr: rcmgr, tuples: newTuples(), listening: map[int][]string{}}
 }
 
 // Protocols returns ma.P_TCP.
@@ -127,8 +129,9 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 	if err != nil {
 		return nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
 	}
+	sim, isClient, _ := network.GetSimultaneousConnect(ctx)
 	dial := func(ctx context.Context) (net.Conn, ma.Multiaddr, error) {
-		raw, laddr, err := t.dialAddr(ctx, ta, family)
+		raw, laddr, err := t.dialAddr(ctx, ta, family, sim)
 		if err != nil {
 			return nil, nil, fmt.Errorf("tcp dial %s: %w", raddr, err)
 		}
@@ -139,7 +142,7 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 		scope.Done()
 		return nil, err
 	}
-	if sim, isClient, _ := network.GetSimultaneousConnect(ctx); sim && !isClient {
+	if sim && !isClient {
 		return t.upgradeSimultaneous(ctx, raw, p, scope, laddr, raddr)
 	}
 	c, err := t.upgrader.UpgradeOutbound(ctx, raw, dial, p, scope, laddr, raddr, Name)
@@ -169,8 +172,8 @@ func (t *Transport) upgradeSimultaneous(ctx context.Context, raw net.Conn, p pee
 }
 
 // dialAddr dials ta and returns the connection with its local address.
-func (t *Transport) dialAddr(ctx context.Context, ta *net.TCPAddr, family int) (net.Conn, ma.Multiaddr, error) {
-	raw, err := t.dialRaw(ctx, ta, family)
+func (t *Transport) dialAddr(ctx context.Context, ta *net.TCPAddr, family int, punch bool) (net.Conn, ma.Multiaddr, error) {
+	raw, err := t.dialRaw(ctx, ta, family, punch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,20 +187,24 @@ func (t *Transport) dialAddr(ctx context.Context, ta *net.TCPAddr, family int) (
 
 // dialRaw dials from our listen port when we listen on the address
 // family, falling back to an ephemeral port when that fails (for example
-// because the 4-tuple is taken).
-func (t *Transport) dialRaw(ctx context.Context, ta *net.TCPAddr, family int) (net.Conn, error) {
+// because the 4-tuple is taken). It dials from an ephemeral port at once
+// when a connection on that four-tuple is open or closed lately (see
+// tuples), unless punch says the dial is a hole punch, which must leave
+// from the listen port.
+func (t *Transport) dialRaw(ctx context.Context, ta *net.TCPAddr, family int, punch bool) (net.Conn, error) {
 	d := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DefaultKeepAlive, Interval: DefaultKeepAlive}}
-	if local := t.reuseLocal(family, ta.IP.IsLoopback()); local != nil {
+	remote := ta.String()
+	if local := t.reuseLocal(family, ta.IP.IsLoopback()); local != nil && (punch || !t.tuples.busy(remote)) {
 		rd := d
 		rd.LocalAddr = local
 		rd.Control = reusePort
-		if c, err := rd.DialContext(ctx, tcpNetwork(family), ta.String()); err == nil {
-			return c, nil
+		if c, err := rd.DialContext(ctx, tcpNetwork(family), remote); err == nil {
+			return t.tuples.track(c), nil
 		} else if ctx.Err() != nil {
 			return nil, err
 		}
 	}
-	return d.DialContext(ctx, tcpNetwork(family), ta.String())
+	return d.DialContext(ctx, tcpNetwork(family), remote)
 }
 
 // tcpNetwork is the Go network name of an address family: "tcp4" or
@@ -257,7 +264,7 @@ func (t *Transport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
 	t.mu.Lock()
 	t.listening[family] = append(t.listening[family], hp)
 	t.mu.Unlock()
-	l := t.upgrader.Listen(nl, actual, Name, func() { t.forget(family, hp) })
+	l := t.upgrader.Listen(&trackingListener{nl, t.tuples}, actual, Name, func() { t.forget(family, hp) })
 	return l, nil
 }
 

@@ -422,3 +422,60 @@ func TestSecurityFallback(t *testing.T) {
 		t.Errorf("dial scopes left open: %d, %d", n, a.rcmgr.open())
 	}
 }
+
+// TestReconnectAvoidsClosedTuple: right after a connection between two
+// listen ports closed, a dial between them leaves from an ephemeral
+// port, from either side: the old four-tuple's TIME_WAIT could swallow
+// the SYN and stall the dial for TCP's one-second retransmission.
+func TestReconnectAvoidsClosedTuple(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	la := listen(t, a, "/ip4/127.0.0.1/tcp/0")
+	lb := listen(t, b, "/ip4/127.0.0.1/tcp/0")
+	accepted := make(chan transport.CapableConn, 4)
+	acceptOn := func(l transport.Listener) {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- c
+			}
+		}()
+	}
+	acceptOn(la)
+	acceptOn(lb)
+
+	c1, err := a.tr.Dial(context.Background(), lb.Multiaddr(), b.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c1.LocalMultiaddr().Equal(la.Multiaddr()) {
+		t.Fatalf("first dial from %s; want the listen address %s", c1.LocalMultiaddr(), la.Multiaddr())
+	}
+	s1 := <-accepted
+	c1.Close()
+	s1.Close()
+
+	c2, err := a.tr.Dial(context.Background(), lb.Multiaddr(), b.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.LocalMultiaddr().Equal(la.Multiaddr()) {
+		t.Error("the dialer reused the four-tuple of a connection that just closed")
+	}
+	defer (<-accepted).Close()
+
+	// b accepted the closed connection: its dial back to a's listen
+	// address would have the same four-tuple.
+	c3, err := b.tr.Dial(context.Background(), la.Multiaddr(), a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if c3.LocalMultiaddr().Equal(lb.Multiaddr()) {
+		t.Error("the listener reused the four-tuple of a connection that just closed")
+	}
+	defer (<-accepted).Close()
+}
