@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -246,10 +249,13 @@ func streamScenario(cfg *config) ([]*row, error) {
 			return nil, err
 		}
 		allocs := map[*stacks.Pair][]float64{}
+		cpu := map[*stacks.Pair][]float64{}
+		writes := map[*stacks.Pair][]float64{}
+		reads := map[*stacks.Pair][]float64{}
 		o, t, err := both(cfg, ours, theirs, func(p *stacks.Pair) (float64, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
-			m0 := mallocs()
+			m0, io0, c0 := mallocs(), readSyscalls(), cpuTime()
 			t0 := time.Now()
 			for range ops {
 				s, err := p.NewStream(ctx, stacks.EchoID)
@@ -261,7 +267,11 @@ func streamScenario(cfg *config) ([]*row, error) {
 				}
 			}
 			d := time.Since(t0)
+			io1, c1 := readSyscalls(), cpuTime()
 			allocs[p] = append(allocs[p], float64(mallocs()-m0)/float64(ops))
+			cpu[p] = append(cpu[p], float64((c1-c0).Microseconds())/float64(ops))
+			writes[p] = append(writes[p], float64(io1.writes-io0.writes)/float64(ops))
+			reads[p] = append(reads[p], float64(io1.reads-io0.reads)/float64(ops))
 			return float64(d.Microseconds()) / float64(ops), nil
 		})
 		ours.Close()
@@ -271,8 +281,44 @@ func streamScenario(cfg *config) ([]*row, error) {
 		}
 		rows = append(rows, fill(newRow("fresh-stream request, "+stackNames[stack], "µs", "go-libp2p", lower, 0.5), o, t))
 		rows = append(rows, fill(newRow("allocations per stream request, "+stackNames[stack], "allocs", "go-libp2p", lower, 0.5), allocs[ours], allocs[theirs]))
+		// What bounds the request on loopback: CPU, most of it in system
+		// calls (a socket write carries the receiving side's TCP work).
+		rows = append(rows, fill(newRow("CPU per stream request, "+stackNames[stack], "µs", "go-libp2p", lower, 0), cpu[ours], cpu[theirs]))
+		if stack != "quic" { // QUIC's sendmsg and recvmsg are not counted
+			rows = append(rows, fill(newRow("write calls per stream request, "+stackNames[stack], "calls", "go-libp2p", lower, 0), writes[ours], writes[theirs]))
+			rows = append(rows, fill(newRow("read calls per stream request, "+stackNames[stack], "calls", "go-libp2p", lower, 0), reads[ours], reads[theirs]))
+		}
 	}
 	return rows, nil
+}
+
+// syscallCounts are the process's read and write system calls so far
+// (/proc/self/io: syscr, syscw), both ends of a pair included. Zero where
+// the kernel does not report them.
+type syscallCounts struct {
+	reads, writes uint64
+}
+
+func readSyscalls() syscallCounts {
+	var c syscallCounts
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return c
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, val, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseUint(strings.TrimSpace(val), 10, 64)
+		switch name {
+		case "syscr":
+			c.reads = n
+		case "syscw":
+			c.writes = n
+		}
+	}
+	return c
 }
 
 // concurrent runs total one-byte requests on fresh streams from n
