@@ -85,7 +85,7 @@ func (t *Transport) handshake(ctx context.Context, raw net.Conn, expected peer.I
 // key and the multiplexers offered.
 func (t *Transport) runHandshake(raw net.Conn, expected peer.ID, initiator bool) (*Conn, error) {
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   cipherSuite,
+		CipherSuite:   t.suite,
 		Pattern:       noise.HandshakeXX,
 		Initiator:     initiator,
 		StaticKeypair: t.static,
@@ -93,6 +93,7 @@ func (t *Transport) runHandshake(raw net.Conn, expected peer.ID, initiator bool)
 	if err != nil {
 		return nil, fmt.Errorf("noise: handshake state: %w", err)
 	}
+	defer func() { t.dh.forget(hs.LocalEphemeral().Private) }()
 	c := newConn(raw, t.localID)
 
 	var (

@@ -73,9 +73,6 @@ var (
 	ErrNonceExhausted = errors.New("noise: nonces exhausted")
 )
 
-// cipherSuite is the one suite noise-libp2p allows.
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
-
 // staticKeySigPrefix precedes the Noise static public key in the message
 // that the identity key signs.
 const staticKeySigPrefix = "noise-libp2p-static-key:"
@@ -96,7 +93,9 @@ type Transport struct {
 	localID peer.ID
 	muxers  []protocol.ID
 	static  noise.DHKey
-	payload []byte // our encoded handshake payload, the same for both roles
+	dh      *dh25519          // X25519 with the static key kept ready
+	suite   noise.CipherSuite // the one suite noise-libp2p allows, with dh
+	payload []byte            // our encoded handshake payload, the same for both roles
 	// wantCertHashes, when not nil, are the WebTransport certificate
 	// hashes the responder must list (webtransport.go).
 	wantCertHashes [][]byte
@@ -116,10 +115,11 @@ func New(priv ic.PrivKey, muxers []protocol.ID) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("noise: identity key: %w", err)
 	}
-	static, err := cipherSuite.GenerateKeypair(rand.Reader)
+	dh, err := newDH25519(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("noise: generating static key: %w", err)
 	}
+	static := dh.staticKey()
 	pubBytes, err := ic.MarshalPublicKey(priv.GetPublic())
 	if err != nil {
 		return nil, fmt.Errorf("noise: encoding identity key: %w", err)
@@ -138,6 +138,8 @@ func New(priv ic.PrivKey, muxers []protocol.ID) (*Transport, error) {
 		localID: localID,
 		muxers:  append([]protocol.ID(nil), muxers...),
 		static:  static,
+		dh:      dh,
+		suite:   noise.NewCipherSuite(dh, noise.CipherChaChaPoly, noise.HashSHA256),
 		payload: p.appendTo(nil),
 	}, nil
 }

@@ -22,6 +22,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// cipherSuite is the one suite noise-libp2p allows, with flynn/noise's
+// own X25519: the reference the tests check dh25519 and the transport
+// ciphers against.
+var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
+
 const (
 	yamux = protocol.ID("/yamux/1.0.0")
 	mplex = protocol.ID("/mplex/6.7.0")
