@@ -591,9 +591,14 @@ func (s *Stream) forgetLocked() {
 		asyncNotify(c.synNotify)
 	}
 	c.windowTotal -= int64(s.recvWindow)
-	c.span.ReleaseMemory(s.reserved)
+	reserved := s.reserved
 	s.reserved = 0
 	c.mu.Unlock()
+	// Outside c.mu: the resource manager has one lock for all its
+	// scopes, and streams closing on other connections wait for it; held
+	// under c.mu, that wait would also stall this connection's Opens and
+	// read loop. Releasing after cleanup's span.Done does nothing.
+	c.span.ReleaseMemory(reserved)
 }
 
 // ackedLocked records that the remote acknowledged the stream, if this side
