@@ -73,8 +73,7 @@ type Conn struct {
 	repliesQueued int         // queueReply frames since the last write
 	fixDeadline   bool        // closing set the write deadline; leave it
 	lastDeadline  time.Time   // the write deadline set on nc
-	lazyTimer     *time.Timer // writes lazily queued frames; made on first use
-	lazyArmed     bool        // lazyTimer is set to fire
+	lazyTimer     *time.Timer // writes lazily queued frames; set while armed
 
 	pingMu          sync.Mutex // guards the following
 	pingTimer       *time.Timer
@@ -344,7 +343,6 @@ func (c *Conn) cleanup() {
 	c.sendMu.Lock()
 	if c.lazyTimer != nil {
 		c.lazyTimer.Stop() // if its function runs, it finds sendClosed set
-		c.lazyArmed = false
 	}
 	if !c.writing {
 		putSendBuf(c.sendBuf)

@@ -145,13 +145,9 @@ func (c *Conn) queueLazy(typ frameType, flags uint16, id, length uint32, p []byt
 	// stopped when a write carries the frames: arming and stopping it for
 	// every stream cost more than the goroutine it saves. Firing with
 	// nothing queued costs a goroutine start, once per lazyFlushDelay.
-	if !c.writing && !c.lazyArmed {
-		c.lazyArmed = true
-		if c.lazyTimer == nil {
-			c.lazyTimer = time.AfterFunc(lazyFlushDelay, c.lazyFlushFn)
-		} else {
-			c.lazyTimer.Reset(lazyFlushDelay)
-		}
+	// The timer is dropped once it fired: an idle connection holds none.
+	if !c.writing && c.lazyTimer == nil {
+		c.lazyTimer = time.AfterFunc(lazyFlushDelay, c.lazyFlushFn)
 	}
 	return c.queued, nil
 }
@@ -160,7 +156,7 @@ func (c *Conn) queueLazy(typ frameType, flags uint16, id, length uint32, p []byt
 // unless a goroutine is writing it already.
 func (c *Conn) lazyFlush() {
 	c.sendMu.Lock()
-	c.lazyArmed = false
+	c.lazyTimer = nil
 	if c.writing || c.sendClosed || c.sendErr != nil || c.sendBuf == nil || len(*c.sendBuf) == 0 {
 		c.sendMu.Unlock()
 		return

@@ -29,7 +29,7 @@ type dh25519 struct {
 	staticBytes []byte
 
 	mu  sync.Mutex                    // guards eph
-	eph map[[32]byte]*ecdh.PrivateKey // keyed by the private key's bytes
+	eph map[[32]byte]*ecdh.PrivateKey // keyed by the private key's bytes; nil when empty
 }
 
 var _ noise.DHFunc = (*dh25519)(nil)
@@ -40,7 +40,7 @@ func newDH25519(rng io.Reader) (*dh25519, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dh25519{static: k, staticBytes: k.Bytes(), eph: map[[32]byte]*ecdh.PrivateKey{}}, nil
+	return &dh25519{static: k, staticBytes: k.Bytes()}, nil
 }
 
 // newX25519Key reads a private key from rng. (ecdh's GenerateKey would
@@ -67,6 +67,9 @@ func (d *dh25519) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
 	}
 	priv := k.Bytes()
 	d.mu.Lock()
+	if d.eph == nil {
+		d.eph = make(map[[32]byte]*ecdh.PrivateKey)
+	}
 	if len(d.eph) < maxKeptEphemerals {
 		d.eph[[32]byte(priv)] = k
 	}
@@ -118,6 +121,9 @@ func (d *dh25519) forget(priv []byte) {
 	}
 	d.mu.Lock()
 	delete(d.eph, [32]byte(priv))
+	if len(d.eph) == 0 {
+		d.eph = nil // a map keeps its table when emptied; a host between handshakes holds none
+	}
 	d.mu.Unlock()
 }
 

@@ -194,7 +194,7 @@ func (t *Transport) dialAddr(ctx context.Context, ta *net.TCPAddr, family int, p
 func (t *Transport) dialRaw(ctx context.Context, ta *net.TCPAddr, family int, punch bool) (net.Conn, error) {
 	d := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DefaultKeepAlive, Interval: DefaultKeepAlive}}
 	remote := ta.String()
-	if local := t.reuseLocal(family, ta.IP.IsLoopback()); local != nil && (punch || !t.tuples.busy(remote)) {
+	if local := t.reuseLocal(family, ta.IP.IsLoopback()); local != nil && (punch || !t.tuples.busy(canonical(ta.AddrPort()))) {
 		rd := d
 		rd.LocalAddr = local
 		rd.Control = reusePort

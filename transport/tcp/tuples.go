@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -11,40 +12,38 @@ import (
 // closes, the next dial's SYN can meet the old connection's TIME_WAIT or
 // LAST_ACK at either end and be dropped; the dial then waits for TCP's
 // one-second SYN retransmission (seen on loopback in about one reconnect
-// of 200, plus 10–20 ms in one of 40). A dial to an address that shared
-// a four-tuple with one of our listen ports less than reuseQuarantine
-// ago therefore leaves from an ephemeral port.
+// of 200, and 10–20 ms lost in about one of 40). A dial to an address
+// that shared a four-tuple with one of our listen ports less than
+// reuseQuarantine ago therefore leaves from an ephemeral port. (While
+// such a connection is open, the kernel refuses the four-tuple at once
+// and dialRaw falls back by itself.)
 const reuseQuarantine = 60 * time.Second // Linux's TIME_WAIT
 
 // maxTupleEntries bounds the addresses remembered: inbound connections
-// from many addresses cannot grow the table without limit. Past it, a
-// closing connection is forgotten at once (a later dial to its address
-// may then stall as before).
+// from many addresses cannot grow the table without limit. When it is
+// full of fresh entries, a closing connection is not remembered (a later
+// dial to its address may then stall as before).
 const maxTupleEntries = 4096
 
-// tuples tracks the remote addresses (ip:port) of connections whose
-// local end is one of our listen ports: the ones we accepted and the ones
-// we dialed from a listen port.
+// tuples remembers when connections whose local end is one of our listen
+// ports (the ones we accepted and the ones we dialed from a listen port)
+// closed, by remote address.
 type tuples struct {
 	now func() time.Time // time.Now; replaced in tests
 
-	mu     sync.Mutex           // guards the following
-	open   map[string]int       // remote address → such connections open
-	closed map[string]time.Time // remote address → when the last one closed
+	mu     sync.Mutex                   // guards closed
+	closed map[netip.AddrPort]time.Time // remote address → when the last one closed
 }
 
 func newTuples() *tuples {
-	return &tuples{now: time.Now, open: map[string]int{}, closed: map[string]time.Time{}}
+	return &tuples{now: time.Now, closed: map[netip.AddrPort]time.Time{}}
 }
 
 // busy reports whether a dial to remote must not leave from a listen
-// port: a connection on that four-tuple is open or closed recently.
-func (t *tuples) busy(remote string) bool {
+// port: a connection on that four-tuple closed lately.
+func (t *tuples) busy(remote netip.AddrPort) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.open[remote] > 0 {
-		return true
-	}
 	at, ok := t.closed[remote]
 	if !ok {
 		return false
@@ -57,30 +56,29 @@ func (t *tuples) busy(remote string) bool {
 }
 
 // track wraps c, a connection from one of our listen ports, so that its
-// close is noted. c is returned as is when it is not a *net.TCPConn or
-// the table is full.
+// close is noted. c is returned as is when it is not a *net.TCPConn.
 func (t *tuples) track(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
 	}
-	remote := tc.RemoteAddr().String()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.open[remote] == 0 && len(t.open) >= maxTupleEntries {
+	ta, ok := tc.RemoteAddr().(*net.TCPAddr)
+	if !ok {
 		return c
 	}
-	t.open[remote]++
-	return &trackedConn{TCPConn: tc, tuples: t, remote: remote}
+	return &trackedConn{TCPConn: tc, tuples: t, remote: canonical(ta.AddrPort())}
+}
+
+// canonical is a as the map keys it: an IPv4-mapped IPv6 address as
+// IPv4, no zone kept apart.
+func canonical(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 // closedConn notes that a tracked connection to remote closed.
-func (t *tuples) closedConn(remote string) {
+func (t *tuples) closedConn(remote netip.AddrPort) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.open[remote]--; t.open[remote] <= 0 {
-		delete(t.open, remote)
-	}
 	now := t.now()
 	if _, ok := t.closed[remote]; !ok && len(t.closed) >= maxTupleEntries {
 		for r, at := range t.closed {
@@ -101,7 +99,7 @@ func (t *tuples) closedConn(remote string) {
 type trackedConn struct {
 	*net.TCPConn
 	tuples *tuples
-	remote string
+	remote netip.AddrPort
 	once   sync.Once
 }
 

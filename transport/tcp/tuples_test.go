@@ -1,8 +1,8 @@
 package tcp
 
 import (
-	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -37,22 +37,16 @@ func TestTuplesQuarantine(t *testing.T) {
 	tu.now = func() time.Time { return now }
 
 	c, _ := pipeTCP(t)
-	remote := c.RemoteAddr().String()
-	if tu.busy(remote) {
-		t.Fatal("busy before any connection")
-	}
+	remote := canonical(c.RemoteAddr().(*net.TCPAddr).AddrPort())
 	tc := tu.track(c)
 	if _, ok := tc.(*trackedConn); !ok {
 		t.Fatalf("track returned %T", tc)
 	}
-	if !tu.busy(remote) {
-		t.Error("not busy while a connection is open")
+	if tu.busy(remote) {
+		t.Error("busy while open (the kernel refuses an open four-tuple by itself)")
 	}
 	tc.Close()
-	tc.Close() // a second Close is not counted again
-	if got := tu.open[remote]; got != 0 {
-		t.Errorf("%d open after Close", got)
-	}
+	tc.Close() // a second Close is not noted again
 	now = now.Add(reuseQuarantine - time.Second)
 	if !tu.busy(remote) {
 		t.Error("not busy right after the connection closed")
@@ -64,34 +58,34 @@ func TestTuplesQuarantine(t *testing.T) {
 	if len(tu.closed) != 0 {
 		t.Errorf("%d closed entries kept after the quarantine", len(tu.closed))
 	}
+	// An IPv4-mapped address is the IPv4 one.
+	mapped := netip.MustParseAddrPort("[::ffff:192.0.2.1]:4001")
+	tu.closedConn(canonical(mapped))
+	if !tu.busy(netip.MustParseAddrPort("192.0.2.1:4001")) {
+		t.Error("an IPv4-mapped address is not the same as its IPv4 address")
+	}
 }
 
 func TestTuplesBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	tu := newTuples()
 	tu.now = func() time.Time { return now }
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), 1)
+	}
+	// A full table of fresh entries takes no other.
 	for i := range maxTupleEntries {
-		tu.open[fmt.Sprintf("10.0.%d.%d:1", i/256, i%256)] = 1
+		tu.closedConn(addr(i))
 	}
-	c, _ := pipeTCP(t)
-	if tc := tu.track(c); tc != net.Conn(c) {
-		t.Fatalf("a full table tracked another address: %T", tc)
-	}
-	clear(tu.open)
-
-	// A full closed table makes room from expired entries only.
-	for i := range maxTupleEntries {
-		tu.closed[fmt.Sprintf("10.0.%d.%d:1", i/256, i%256)] = now
-	}
-	tu.open["192.0.2.1:1"] = 1
-	tu.closedConn("192.0.2.1:1")
-	if _, ok := tu.closed["192.0.2.1:1"]; ok || len(tu.closed) != maxTupleEntries {
+	extra := netip.MustParseAddrPort("192.0.2.1:1")
+	tu.closedConn(extra)
+	if _, ok := tu.closed[extra]; ok || len(tu.closed) != maxTupleEntries {
 		t.Fatalf("a full table of fresh entries took another: %d entries", len(tu.closed))
 	}
+	// Expired entries make room.
 	now = now.Add(reuseQuarantine)
-	tu.open["192.0.2.1:1"] = 1
-	tu.closedConn("192.0.2.1:1")
-	if _, ok := tu.closed["192.0.2.1:1"]; !ok || len(tu.closed) != 1 {
+	tu.closedConn(extra)
+	if _, ok := tu.closed[extra]; !ok || len(tu.closed) != 1 {
 		t.Fatalf("expired entries not pruned: %d entries", len(tu.closed))
 	}
 }
