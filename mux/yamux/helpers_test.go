@@ -353,22 +353,26 @@ func (d *delayConn) Write(b []byte) (int, error) {
 	return d.Conn.Write(b)
 }
 
-// recordConn records when each frame it writes starts.
+// recordConn records when each frame it writes starts, and in which
+// Write call.
 type recordConn struct {
 	net.Conn
 	mu     sync.Mutex // guards the following
 	writes []recordedFrame
 	buf    []byte
+	calls  int
 }
 
 type recordedFrame struct {
-	at time.Time
-	h  header
+	at   time.Time
+	h    header
+	call int // the Write call that completed the frame, from 1
 }
 
 func (r *recordConn) Write(b []byte) (int, error) {
 	r.mu.Lock()
 	now := time.Now()
+	r.calls++
 	r.buf = append(r.buf, b...)
 	for len(r.buf) >= headerSize {
 		h, err := parseHeader((*[headerSize]byte)(r.buf))
@@ -382,7 +386,7 @@ func (r *recordConn) Write(b []byte) (int, error) {
 		if len(r.buf) < n {
 			break
 		}
-		r.writes = append(r.writes, recordedFrame{now, h})
+		r.writes = append(r.writes, recordedFrame{now, h, r.calls})
 		r.buf = r.buf[n:]
 	}
 	r.mu.Unlock()

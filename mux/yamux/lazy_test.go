@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,58 +14,31 @@ import (
 // stream's ACK and WriteLazy's data go out with the next write, before
 // the stream waits to read, or within lazyFlushDelay.
 
-// callConn records the frames of each Write call on a net.Conn.
-type callConn struct {
-	net.Conn
-	mu    sync.Mutex // guards the following
-	calls [][]header // the frames each Write call carried
-	buf   []byte
-}
-
-func (c *callConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	c.buf = append(c.buf, b...)
-	var frames []header
-	for len(c.buf) >= headerSize {
-		h, err := parseHeader((*[headerSize]byte)(c.buf))
-		if err != nil {
-			panic(err)
-		}
-		n := headerSize
-		if h.typ == typeData {
-			n += int(h.length)
-		}
-		if len(c.buf) < n {
+// callWith returns the frames of the Write call on r that carried the
+// first frame of stream id with flags, or nil.
+func callWith(r *recordConn, id uint32, flags uint16) []header {
+	frames := r.frames()
+	call := 0
+	for _, f := range frames {
+		if f.h.streamID == id && f.h.flags&flags == flags {
+			call = f.call
 			break
 		}
-		frames = append(frames, h)
-		c.buf = c.buf[n:]
 	}
-	c.calls = append(c.calls, frames)
-	c.mu.Unlock()
-	return c.Conn.Write(b)
-}
-
-// callWith returns the frames of the Write call that carried the first
-// frame of stream id with flags, or nil.
-func (c *callConn) callWith(id uint32, flags uint16) []header {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, call := range c.calls {
-		for _, h := range call {
-			if h.streamID == id && h.flags&flags == flags {
-				return call
-			}
+	var hs []header
+	for _, f := range frames {
+		if call != 0 && f.call == call {
+			hs = append(hs, f.h)
 		}
 	}
-	return nil
+	return hs
 }
 
-// lazyPair is newPair over a net.Pipe whose two ends record their Write
-// calls.
-func lazyPair(t *testing.T) (client, server *Conn, cw, sw *callConn) {
+// lazyPair is newPair over a net.Pipe whose two ends record their
+// frames.
+func lazyPair(t *testing.T) (client, server *Conn, cw, sw *recordConn) {
 	a, b := net.Pipe()
-	cw, sw = &callConn{Conn: a}, &callConn{Conn: b}
+	cw, sw = &recordConn{Conn: a}, &recordConn{Conn: b}
 	var err error
 	if client, err = DefaultTransport.Wrap(cw, false, nil); err != nil {
 		t.Fatal(err)
@@ -103,7 +75,7 @@ func TestLazySYNAndACKRideWithData(t *testing.T) {
 		if _, err := s.Write([]byte("hi")); err != nil {
 			t.Fatal(err)
 		}
-		call := cw.callWith(s.ID(), flagSYN)
+		call := callWith(cw, s.ID(), flagSYN)
 		if !hasFrame(call, typeWindowUpdate, flagSYN, s.ID()) || !hasFrame(call, typeData, 0, s.ID()) {
 			t.Fatalf("the SYN and the first data went out in different writes: %+v", call)
 		}
@@ -123,7 +95,7 @@ func TestLazySYNAndACKRideWithData(t *testing.T) {
 		if _, err := ss.Write([]byte("reply")); err != nil {
 			t.Fatal(err)
 		}
-		call = sw.callWith(ss.ID(), flagACK)
+		call = callWith(sw, ss.ID(), flagACK)
 		n := 0
 		for _, h := range call {
 			if h.typ == typeData && h.streamID == ss.ID() {
@@ -147,14 +119,7 @@ func TestLazyFramesGoOutByThemselves(t *testing.T) {
 
 		// An opened stream nobody writes on is announced all the same.
 		start := time.Now()
-		s, err := client.Open(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss, err := server.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ss := openAccepted(t, client, server)
 		if d := time.Since(start); d > lazyFlushDelay {
 			t.Fatalf("the SYN went out after %v, want at most %v", d, lazyFlushDelay)
 		}
