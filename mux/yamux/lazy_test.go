@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -214,5 +215,72 @@ func TestWriteLazyErrors(t *testing.T) {
 			t.Fatalf("WriteLazy past the deadline = %v", err)
 		}
 		ss2.Close()
+	})
+}
+
+// gateConn holds each Write while hold is set until the test sends on
+// gate, then reports it written without passing it on, as if the kernel
+// took the bytes just before the connection went away.
+type gateConn struct {
+	net.Conn
+	hold atomic.Bool
+	gate chan struct{}
+}
+
+func (g *gateConn) Write(b []byte) (int, error) {
+	if !g.hold.Load() {
+		return g.Conn.Write(b)
+	}
+	<-g.gate
+	return len(b), nil
+}
+
+func TestWriteCarriedByFlusherSucceedsAsConnCloses(t *testing.T) {
+	// A Write whose frames another goroutine is writing when the
+	// connection closes returns what that write returns: nil if the
+	// connection took the bytes, not the closing error.
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		g := &gateConn{Conn: a, gate: make(chan struct{})}
+		client, err := DefaultTransport.Wrap(g, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := DefaultTransport.Wrap(b, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		defer server.Close()
+		defer close(g.gate) // first: a held write ends if the test fails
+		s1, ss1 := openAccepted(t, client, server)
+		s2, ss2 := openAccepted(t, client, server)
+		go io.Copy(io.Discard, ss1)
+		go io.Copy(io.Discard, ss2)
+		synctest.Wait()
+
+		g.hold.Store(true)
+		first := make(chan error, 1)
+		go func() { _, err := s1.Write([]byte("first")); first <- err }()
+		synctest.Wait() // s1's Write holds the writer role, in the held write
+		second := make(chan error, 1)
+		go func() { _, err := s2.Write([]byte("second")); second <- err }()
+		synctest.Wait() // s2's frame waits in the queue
+		g.gate <- struct{}{}
+		if err := <-first; err != nil {
+			t.Fatalf("first Write: %v", err)
+		}
+		synctest.Wait() // a flusher writes s2's frame, held
+		server.Close()  // the remote goes away: the client's read loop closes the connection
+		synctest.Wait()
+		select {
+		case err := <-second:
+			t.Fatalf("second Write returned %v while its frame was being written", err)
+		default:
+		}
+		g.gate <- struct{}{}
+		if err := <-second; err != nil {
+			t.Fatalf("second Write: %v; the connection took its bytes", err)
+		}
 	})
 }

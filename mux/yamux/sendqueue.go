@@ -287,7 +287,10 @@ func (c *Conn) waitFlushed(end uint64, notify chan struct{}, deadline <-chan str
 			c.sendMu.Unlock()
 			return nil
 		}
-		if c.sendErr != nil {
+		if c.sendErr != nil && !c.writing {
+			// A write still in progress may carry our frames: wait for
+			// it (it notifies every waiter when it ends) rather than
+			// report a failure for data that went out.
 			err := c.sendErr
 			c.sendMu.Unlock()
 			return err
@@ -356,9 +359,10 @@ func (c *Conn) flushLocked(until uint64) error {
 		} else {
 			putSendBuf(buf)
 		}
-		c.flushed = end
-		c.notifyFlushedLocked()
-		if werr != nil && c.sendErr == nil {
+		if werr == nil {
+			c.flushed = end // only what the connection took counts as written
+			c.notifyFlushedLocked()
+		} else if c.sendErr == nil {
 			err = writeError(werr, fixed)
 			c.sendErr = err
 		}
