@@ -173,17 +173,9 @@ func (s *Stream) WriteLazy(p []byte) (int, error) {
 	}
 	s.writeMu.Lock()
 	s.mu.Lock()
-	var err error
+	err := s.writeErrLocked()
 	switch {
-	case s.writeClosed:
-		err = ErrStreamClosedWrite
-	case s.resetErr != nil:
-		err = s.resetErr
-	case s.connErr != nil:
-		err = s.connErr
-	case s.writeDeadline.expired():
-		err = os.ErrDeadlineExceeded
-	case len(p) == 0:
+	case err != nil, len(p) == 0:
 	case int(s.sendWindow) < len(p):
 		s.mu.Unlock()
 		s.writeMu.Unlock()
@@ -208,6 +200,22 @@ func (s *Stream) WriteLazy(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeErrLocked is why the stream cannot take data now, or nil. The
+// caller holds mu.
+func (s *Stream) writeErrLocked() error {
+	switch {
+	case s.writeClosed:
+		return ErrStreamClosedWrite
+	case s.resetErr != nil:
+		return s.resetErr
+	case s.connErr != nil:
+		return s.connErr
+	case s.writeDeadline.expired():
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
 // flushLazyLocked writes the frames this stream queued lazily, before it
 // waits for the remote, which may be waiting for them. The caller holds
 // mu; it is released while writing, so the caller checks the stream's
@@ -226,15 +234,10 @@ func (s *Stream) queueWrite(p []byte) (end uint64, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
+		if err := s.writeErrLocked(); err != nil {
+			return 0, 0, err
+		}
 		switch {
-		case s.writeClosed:
-			return 0, 0, ErrStreamClosedWrite
-		case s.resetErr != nil:
-			return 0, 0, s.resetErr
-		case s.connErr != nil:
-			return 0, 0, s.connErr
-		case s.writeDeadline.expired():
-			return 0, 0, os.ErrDeadlineExceeded
 		case len(p) == 0:
 			return 0, 0, nil
 		case s.sendWindow > 0:
